@@ -1,0 +1,65 @@
+//! Human and JSON output, and mapping errors to exit codes.
+
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+/// Exit code: operational failure.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit code: invalid artifact.
+pub(crate) const EXIT_INVALID: u8 = 3;
+
+/// Where and how results are printed.
+pub(crate) struct Output {
+    json: bool,
+    quiet: bool,
+}
+
+impl Output {
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
+        Self { json, quiet }
+    }
+
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Prints one JSON event (JSON mode only).
+    pub(crate) fn event(&self, v: Value) {
+        if self.json {
+            println!("{v}");
+        }
+    }
+
+    /// A progress or advice line for humans, on stderr (suppressed by --quiet and --json).
+    pub(crate) fn note(&self, msg: impl AsRef<str>) {
+        if !self.json && !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Reports an error and returns the exit code it maps to.
+    pub(crate) fn fail(&self, e: &anyhow::Error) -> ExitCode {
+        let code = exit_code(e);
+        if self.json {
+            println!(
+                "{}",
+                json!({"event": "error", "message": format!("{e:#}"), "exit_code": code})
+            );
+        } else {
+            eprintln!("error: {e:#}");
+        }
+        ExitCode::from(code)
+    }
+}
+
+/// Artifact errors (malformed, forged, expired, …) exit with 3; everything else with 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use in8_artifact::Error as A;
+    match e.downcast_ref::<A>() {
+        Some(A::Io { .. } | A::LedgerLocked { .. } | A::BadIdentityFile { .. })
+        | Some(A::CorruptLedger { .. } | A::CapacityExceeded { .. }) => EXIT_FAILURE,
+        Some(_) => EXIT_INVALID,
+        None => EXIT_FAILURE,
+    }
+}
