@@ -131,12 +131,14 @@ pub fn decode_text(s: &str) -> Result<(Vec<u8>, Form)> {
         } else {
             (Form::Text, rest)
         }
-    } else if grouped::looks_like(t) && !t.is_empty() {
+    } else if t.starts_with(['G', 'g']) && grouped::looks_like(t) {
+        // The grouped form of an envelope (0x82 / 0x83) always starts with "G".
         return Ok((grouped::decode(t)?, Form::Grouped));
     } else {
         return Err(Error::BadText {
             form: "artifact",
-            reason: "not an in8 artifact: expected `in8:...`, `IN8:...` or checksummed groups"
+            reason: "not an in8 artifact: expected `in8:...`, `IN8:...` or checksummed groups \
+                     starting with G"
                 .into(),
         });
     };
@@ -184,6 +186,7 @@ mod tests {
     #[test]
     fn detects_every_form() {
         let data = vec![0x82, 0x41, 0x00, 0x40];
+        assert!(grouped::encode(&data).starts_with('G'));
         assert!(encode_text(&data).starts_with("in8:g"));
         assert!(encode_base32(&data).starts_with("IN8:Q"));
         for form in [

@@ -216,3 +216,29 @@ fn secrets_of_two_invitations_never_collide_in_ids() {
     let inv: Invitation = fixtures::invitation();
     assert_eq!(inv.invite_id(), fixtures::secret().invite_id());
 }
+
+#[test]
+fn derivation_vector_is_pinned() {
+    // docs/artifact.md, "Test vector: derivations" (secret 00 01 .. 0f).
+    let s = fixtures::secret();
+    assert_eq!(
+        s.invite_id().to_string(),
+        "4cd89c1a84902e89117c3d5c08ec54ef"
+    );
+    assert_eq!(s.inviter_ufrag(), "zgk7u3hc");
+    assert_eq!(s.inviter_password(), "JJ9dITwpBdKZ7/D2R4xqGKiz");
+    assert_eq!(s.invitee_password("bobufrag"), "ap/50wSV4Kc2g3CRLc5jfb5v");
+    let hex = |k: &[u8]| data_encoding::HEXLOWER.encode(k);
+    assert_eq!(
+        hex(s.join_key().as_ref()),
+        "e6f23d7dcb7b01ed4c49faa8bd4f25c2f29572f8bc38a069ea0af572e9a86526"
+    );
+    assert_eq!(
+        hex(s.rsvp_key().as_ref()),
+        "d62617afc515aa656cd1be385c01863c3815a70470d9e11c9762ae7f272bac8b"
+    );
+    assert_eq!(
+        alice().node_id().to_string(),
+        "xr6lznldmn27uhmcingumzze3erxp5j3tadjlxkj2jwqzyjcawszgty"
+    );
+}
