@@ -131,11 +131,12 @@ fn decode_server(r: &mut Reader<'_>) -> Result<ServerHint> {
 }
 
 fn decode_entry_peer(r: &mut Reader<'_>) -> Result<EntryPeer> {
-    if r.array("entry peer", 2)? != 2 {
+    let n = r.array("entry peer", 2)?;
+    if n != 2 {
         return Err(Error::WrongSize {
             field: "entry peer",
             expected: "2 items",
-            actual: 0,
+            actual: n,
         });
     }
     let id = NodeId::from_bytes(r.fixed::<32>("entry peer id", "32")?);
@@ -147,20 +148,10 @@ fn decode_entry_peer(r: &mut Reader<'_>) -> Result<EntryPeer> {
 pub(super) fn decode_body(body: &[u8]) -> Result<Invitation> {
     let mut r = Reader::new(body)?;
     let (_, mut keys) = body_header(&mut r)?;
-    let mut network = None;
-    let mut issuer = None;
-    let mut secret = None;
-    let mut candidates = None;
-    let mut expires = None;
-    let mut inv_rest = Invitation::new(
-        NetworkId::from_bytes([0; 16]),
-        NodeId::from_bytes([0; 32]),
-        InviteSecret::from_bytes(&[0; 16])?,
-        Vec::new(),
-        Timestamp(0),
-        core::time::Duration::ZERO,
-    );
-    inv_rest.flags = Flags::NONE;
+    let (mut network, mut issuer, mut secret, mut candidates, mut expires) =
+        (None, None, None, None, None);
+    // Optional fields start at their defaults (an explicit default is rejected below).
+    let mut inv_rest = Optional::default();
     while let Some(k) = keys.next(&mut r)? {
         match k {
             2 => network = Some(NetworkId::from_bytes(r.fixed::<16>("network id", "16")?)),
@@ -228,6 +219,43 @@ pub(super) fn decode_body(body: &[u8]) -> Result<Invitation> {
             field: "candidates",
         })?,
         expires,
-        ..inv_rest
+        not_before: inv_rest.not_before,
+        uses: inv_rest.uses,
+        flags: inv_rest.flags,
+        capabilities: inv_rest.capabilities,
+        role: inv_rest.role,
+        cert_fingerprint: inv_rest.cert_fingerprint,
+        servers: inv_rest.servers,
+        entry_peers: inv_rest.entry_peers,
+        extensions: inv_rest.extensions,
     })
+}
+
+/// The optional invitation fields, at their defaults until decoded.
+struct Optional {
+    not_before: Option<Timestamp>,
+    uses: u32,
+    flags: Flags,
+    capabilities: Capabilities,
+    role: TopologyRole,
+    cert_fingerprint: Option<[u8; 32]>,
+    servers: Vec<ServerHint>,
+    entry_peers: Vec<EntryPeer>,
+    extensions: Vec<(u64, Vec<u8>)>,
+}
+
+impl Default for Optional {
+    fn default() -> Self {
+        Self {
+            not_before: None,
+            uses: 1,
+            flags: Flags::NONE,
+            capabilities: Capabilities::NONE,
+            role: TopologyRole::Auto,
+            cert_fingerprint: None,
+            servers: Vec::new(),
+            entry_peers: Vec::new(),
+            extensions: Vec::new(),
+        }
+    }
 }
