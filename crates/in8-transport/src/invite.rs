@@ -1,0 +1,141 @@
+//! Sessions opened from an invitation (the join proof) and between members.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use in8_artifact::{Invitation, Ledger};
+
+use crate::cert::PeerAuth;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::join::{JoinProof, Refusal, decode_verdict, encode_verdict};
+use crate::secure::{DtlsRole, SecureConn};
+use crate::session::Session;
+
+impl Endpoint {
+    /// The invitee's side: DTLS client towards the inviter at `remote` (the nominated ICE
+    /// pair), authenticating the inviter's certificate from the invitation (pinned
+    /// fingerprint, or the issuer's binding); then sends the join proof as the first
+    /// message and waits for the inviter's verdict.
+    pub async fn join(&self, remote: SocketAddr, invitation: &Invitation) -> Result<Session> {
+        let conn = self
+            .connect_dtls(
+                remote,
+                DtlsRole::Client,
+                PeerAuth::for_invitation(invitation),
+            )
+            .await?;
+        let proof = JoinProof::create(&self.shared.identity, invitation, &conn.channel_binding());
+        if let Err(e) = conn.send_record(&proof.to_bytes()).await {
+            conn.close().await;
+            return Err(e);
+        }
+        let verdict = match conn.recv_record(self.shared.config.join_timeout).await {
+            Ok(v) => decode_verdict(&v),
+            Err(e) => Err(e),
+        };
+        match verdict {
+            Ok(Ok(())) => conn.into_session(Some(invitation.issuer)).await,
+            Ok(Err(refusal)) => {
+                conn.close().await;
+                Err(Error::JoinRefused(refusal))
+            }
+            Err(e) => {
+                conn.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The inviter's side: DTLS server for the invitee at `remote`. `expect` authenticates
+    /// the invitee's certificate when it is known (after an RSVP that pinned it), else use
+    /// [`PeerAuth::AnyCertificate`] (phase 1). The first application message must be a
+    /// join proof for `invitation` bound to this DTLS session; the inviter verifies it,
+    /// checks the validity period, redeems the invitation in `ledger`, answers with a
+    /// verdict, and only then starts SCTP and returns the session. Anything else — data
+    /// before the proof, a forged or replayed proof, a used-up invitation — closes the
+    /// DTLS session and returns [`Error::JoinRejected`]; nothing is redeemed.
+    pub async fn accept_join(
+        &self,
+        remote: SocketAddr,
+        invitation: &Invitation,
+        ledger: Arc<dyn Ledger>,
+        expect: PeerAuth,
+    ) -> Result<Session> {
+        let conn = self.connect_dtls(remote, DtlsRole::Server, expect).await?;
+        let first = match conn.recv_record(self.shared.config.join_timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                conn.close().await;
+                return Err(e);
+            }
+        };
+        match self.judge(&conn, &first, invitation, ledger.as_ref()) {
+            Ok(node) => {
+                conn.send_record(&encode_verdict(Ok(()))).await?;
+                conn.into_session(Some(node)).await
+            }
+            Err(refusal) => {
+                let _ = conn.send_record(&encode_verdict(Err(refusal))).await;
+                conn.close().await;
+                Err(Error::JoinRejected(refusal))
+            }
+        }
+    }
+
+    fn judge(
+        &self,
+        conn: &SecureConn,
+        first: &[u8],
+        invitation: &Invitation,
+        ledger: &dyn Ledger,
+    ) -> std::result::Result<in8_artifact::NodeId, Refusal> {
+        // Any data before the proof closes the session: the first record must parse as a
+        // join proof.
+        let proof = JoinProof::decode(first).map_err(|_| Refusal::NotAJoinProof)?;
+        let node = proof.verify(invitation, &conn.channel_binding())?;
+        // A certificate that carries a binding must be bound to the proven identity.
+        if let Some(bound) = conn.peer_bound_node()
+            && bound != node
+        {
+            return Err(Refusal::BadProof);
+        }
+        let now = (self.shared.config.clock)();
+        if now >= invitation.expires || invitation.not_before.is_some_and(|nb| now < nb) {
+            return Err(Refusal::Expired);
+        }
+        match ledger.redeem(
+            &invitation.invite_id(),
+            invitation.uses,
+            invitation.expires,
+            now,
+        ) {
+            Ok(_) => Ok(node),
+            Err(in8_artifact::Error::AlreadyUsed { .. }) => Err(Refusal::AlreadyUsed),
+            Err(in8_artifact::Error::Revoked { .. }) => Err(Refusal::Revoked),
+            Err(e) => {
+                tracing::warn!("ledger refused the redemption: {e}");
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
+    /// A session between two nodes that know each other's certificates (members, or after
+    /// an RSVP): mutual authentication, no join proof. The ICE controlling side should be
+    /// the [`DtlsRole::Client`].
+    pub async fn connect(
+        &self,
+        remote: SocketAddr,
+        role: DtlsRole,
+        peer: PeerAuth,
+    ) -> Result<Session> {
+        let node = match &peer {
+            PeerAuth::Identity(n) => Some(*n),
+            PeerAuth::Fingerprint { node, .. } => *node,
+            PeerAuth::AnyCertificate => None,
+        };
+        let conn = self.connect_dtls(remote, role, peer).await?;
+        let node = node.or(conn.peer_bound_node());
+        conn.into_session(node).await
+    }
+}

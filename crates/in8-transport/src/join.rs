@@ -1,0 +1,377 @@
+//! The join proof and the inviter's verdict: the first two DTLS application records of a
+//! session opened from an invitation.
+//!
+//! In phase 1 the inviter cannot know the invitee's certificate in advance, so the invitee
+//! proves, over the freshly established DTLS session, that it holds the invitation:
+//!
+//! ```text
+//! JoinProof (149 bytes)
+//!   0..4     "in8j"          magic
+//!   4        0x01            version
+//!   5..21    invite id       (16) which invitation this redeems
+//!   21..53   node id         (32) the invitee's ed25519 public key
+//!   53..85   mac             (32) HMAC-SHA256(join key, "in8/v1/join-proof" 0x00
+//!                                   || binding || invite id || node id)
+//!   85..149  signature       (64) node's ed25519 signature, purpose "join proof",
+//!                                   over invite id || binding || mac
+//! Verdict (6 bytes)
+//!   0..4     "in8v"          magic
+//!   4        0x01            version
+//!   5        code            0 accepted, else a [`Refusal`] code
+//! ```
+//!
+//! `binding` is 32 bytes of the DTLS keying-material exporter (RFC 5705, label
+//! [`EXPORTER_LABEL`], no context) of this very session: a proof recorded on one DTLS
+//! session fails on any other, so it cannot be replayed. The MAC proves possession of the
+//! invitation's join key; the signature binds the invitee's identity to the session (it
+//! becomes the authenticated peer id).
+
+use hmac::{Hmac, Mac};
+use in8_artifact::{Identity, Invitation, InviteId, NodeId};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Result};
+
+/// Exporter label for the channel binding (RFC 5705 §4: labels starting with "EXPORTER"
+/// are for private use).
+pub const EXPORTER_LABEL: &str = "EXPORTER-in8-join-proof";
+/// Length of the channel-binding value taken from the exporter.
+pub const BINDING_LEN: usize = 32;
+/// Encoded size of a [`JoinProof`].
+pub const JOIN_PROOF_LEN: usize = 149;
+/// Encoded size of a verdict.
+pub const VERDICT_LEN: usize = 6;
+
+const PROOF_MAGIC: &[u8; 4] = b"in8j";
+const VERDICT_MAGIC: &[u8; 4] = b"in8v";
+const VERSION: u8 = 1;
+const MAC_CONTEXT: &[u8] = b"in8/v1/join-proof\0";
+const SIGN_PURPOSE: &str = "join proof";
+
+/// Why an inviter refused a join (carried in the verdict, so the invitee learns it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The MAC, the signature or the channel binding did not verify (a forged or replayed
+    /// proof, or the wrong invitation secret).
+    BadProof,
+    /// The proof names an invitation this session was not opened for.
+    WrongInvitation,
+    /// The invitation's uses are exhausted (someone redeemed it first).
+    AlreadyUsed,
+    /// The invitation has expired (or is not yet valid).
+    Expired,
+    /// The invitation was revoked.
+    Revoked,
+    /// The first message was not a join proof (data before the proof).
+    NotAJoinProof,
+    /// The inviter could not record the redemption (ledger unavailable or full).
+    Unavailable,
+}
+
+impl Refusal {
+    fn code(self) -> u8 {
+        match self {
+            Self::BadProof => 1,
+            Self::WrongInvitation => 2,
+            Self::AlreadyUsed => 3,
+            Self::Expired => 4,
+            Self::Revoked => 5,
+            Self::NotAJoinProof => 6,
+            Self::Unavailable => 7,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => Self::BadProof,
+            2 => Self::WrongInvitation,
+            3 => Self::AlreadyUsed,
+            4 => Self::Expired,
+            5 => Self::Revoked,
+            6 => Self::NotAJoinProof,
+            7 => Self::Unavailable,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::BadProof => {
+                "join proof did not verify (forged, replayed, or made with another invitation)"
+            }
+            Self::WrongInvitation => "the proof names another invitation",
+            Self::AlreadyUsed => {
+                "the invitation was already used; ask the inviter for a new one (if you did not use it, someone else did)"
+            }
+            Self::Expired => "the invitation has expired or is not yet valid; ask for a new one",
+            Self::Revoked => "the invitation was revoked by its issuer",
+            Self::NotAJoinProof => "the first message was not a join proof",
+            Self::Unavailable => "the inviter could not record the redemption; try again",
+        })
+    }
+}
+
+/// The inviter's answer to a join proof.
+pub type Verdict = std::result::Result<(), Refusal>;
+
+/// An invitee's proof that it holds the invitation, bound to one DTLS session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinProof {
+    /// The invitation redeemed.
+    pub invite_id: InviteId,
+    /// The invitee.
+    pub node: NodeId,
+    /// HMAC under the join key (see the module docs).
+    pub mac: [u8; 32],
+    /// The invitee's signature.
+    pub signature: [u8; 64],
+}
+
+fn mac(invitation: &Invitation, binding: &[u8; BINDING_LEN], node: &NodeId) -> Hmac<Sha256> {
+    let key = invitation.secret.join_key();
+    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty-key MAC
+    // that can never match a real proof rather than panicking.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref())
+        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+    m.update(MAC_CONTEXT);
+    m.update(binding);
+    m.update(invitation.invite_id().as_bytes());
+    m.update(node.as_bytes());
+    m
+}
+
+impl JoinProof {
+    /// Makes the proof for `invitation` on the session whose channel binding is `binding`.
+    pub fn create(
+        identity: &Identity,
+        invitation: &Invitation,
+        binding: &[u8; BINDING_LEN],
+    ) -> Self {
+        let node = identity.node_id();
+        let invite_id = invitation.invite_id();
+        let mac: [u8; 32] = mac(invitation, binding, &node)
+            .finalize()
+            .into_bytes()
+            .into();
+        let signature = identity.sign(SIGN_PURPOSE, &[invite_id.as_bytes(), binding, &mac]);
+        Self {
+            invite_id,
+            node,
+            mac,
+            signature,
+        }
+    }
+
+    /// Checks the proof against the invitation and this session's channel binding;
+    /// returns the proven invitee id. Does not touch the ledger.
+    pub fn verify(
+        &self,
+        invitation: &Invitation,
+        binding: &[u8; BINDING_LEN],
+    ) -> std::result::Result<NodeId, Refusal> {
+        let invite_id = invitation.invite_id();
+        if self.invite_id != invite_id {
+            return Err(Refusal::WrongInvitation);
+        }
+        let expected = mac(invitation, binding, &self.node);
+        if expected.verify_slice(&self.mac).is_err() {
+            return Err(Refusal::BadProof);
+        }
+        self.node
+            .verify(
+                SIGN_PURPOSE,
+                &[invite_id.as_bytes(), binding, &self.mac],
+                &self.signature,
+                "join proof",
+            )
+            .map_err(|_| Refusal::BadProof)?;
+        Ok(self.node)
+    }
+
+    /// The 149-byte wire form.
+    pub fn to_bytes(&self) -> [u8; JOIN_PROOF_LEN] {
+        let mut b = [0u8; JOIN_PROOF_LEN];
+        b[..4].copy_from_slice(PROOF_MAGIC);
+        b[4] = VERSION;
+        b[5..21].copy_from_slice(self.invite_id.as_bytes());
+        b[21..53].copy_from_slice(self.node.as_bytes());
+        b[53..85].copy_from_slice(&self.mac);
+        b[85..].copy_from_slice(&self.signature);
+        b
+    }
+
+    /// Parses the wire form (exactly [`JOIN_PROOF_LEN`] bytes).
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let bad = |reason| Error::Malformed {
+            what: "join proof",
+            reason,
+        };
+        if b.len() < 5 || &b[..4] != PROOF_MAGIC {
+            return Err(bad("does not start with \"in8j\""));
+        }
+        if b[4] != VERSION {
+            return Err(bad("unknown version (this build knows version 1)"));
+        }
+        if b.len() != JOIN_PROOF_LEN {
+            return Err(bad("wrong length (version 1 is 149 bytes)"));
+        }
+        let arr = |r: std::ops::Range<usize>| -> [u8; 32] {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(&b[r]);
+            a
+        };
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&b[5..21]);
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&b[85..]);
+        Ok(Self {
+            invite_id: InviteId::from_bytes(id),
+            node: NodeId::from_bytes(arr(21..53)),
+            mac: arr(53..85),
+            signature,
+        })
+    }
+}
+
+/// Encodes a verdict.
+pub fn encode_verdict(v: Verdict) -> [u8; VERDICT_LEN] {
+    let mut b = [0u8; VERDICT_LEN];
+    b[..4].copy_from_slice(VERDICT_MAGIC);
+    b[4] = VERSION;
+    b[5] = match v {
+        Ok(()) => 0,
+        Err(r) => r.code(),
+    };
+    b
+}
+
+/// Decodes a verdict.
+pub fn decode_verdict(b: &[u8]) -> Result<Verdict> {
+    let bad = |reason| Error::Malformed {
+        what: "join verdict",
+        reason,
+    };
+    if b.len() != VERDICT_LEN || &b[..4] != VERDICT_MAGIC {
+        return Err(bad("not \"in8v\" + version + code"));
+    }
+    if b[4] != VERSION {
+        return Err(bad("unknown version"));
+    }
+    match b[5] {
+        0 => Ok(Ok(())),
+        c => Refusal::from_code(c)
+            .map(Err)
+            .ok_or(bad("unknown refusal code")),
+    }
+}
+
+/// Constant-time comparison helper for fingerprints.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use in8_artifact::fixtures;
+    use proptest::prelude::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Pinned vector: fixture Bob, fixture invitation (secret 00..0f), binding 32 × 0x42.
+    /// Annotated in docs/transport.md.
+    const VECTOR: &str = concat!(
+        "696e386a", // "in8j"
+        "01",       // version 1
+    );
+
+    #[test]
+    fn pinned_vector() {
+        let inv = fixtures::invitation();
+        let p = JoinProof::create(&fixtures::bob(), &inv, &[0x42; 32]);
+        let h = hex(&p.to_bytes());
+        assert!(h.starts_with(VECTOR));
+        assert_eq!(&h[10..42], hex(inv.invite_id().as_bytes()));
+        assert_eq!(&h[42..106], hex(fixtures::bob().node_id().as_bytes()));
+        assert_eq!(h, PINNED_PROOF, "the join-proof encoding changed");
+        assert_eq!(hex(&encode_verdict(Ok(()))), "696e387601".to_owned() + "00");
+        assert_eq!(
+            hex(&encode_verdict(Err(Refusal::AlreadyUsed))),
+            "696e38760103"
+        );
+    }
+
+    const PINNED_PROOF: &str = concat!(
+        "696e386a01",                                                       // "in8j", v1
+        "4cd89c1a84902e89117c3d5c08ec54ef",                                 // invite id
+        "705fbac01f5519899f437bc42e40255ae9ab54bff00de3433af7d687d9e71ad5", // Bob's node id
+        "770fc91b522aa67228addbc5538ea4665c1700c486b899dfbea2b31affcc5cd2", // MAC
+        "94f8783b3aec3ad9b6a5ca50409b8252d04c8f46dbb459132c608b147f4cebbf", // signature
+        "c6f5874b829f3677f9981476548ee395abd059c5cdb61d7a2127f3fb310e5b0c",
+    );
+
+    #[test]
+    fn verifies_and_rejects() {
+        let inv = fixtures::invitation();
+        let bob = fixtures::bob();
+        let p = JoinProof::create(&bob, &inv, &[7; 32]);
+        assert_eq!(p.verify(&inv, &[7; 32]), Ok(bob.node_id()));
+        // Another session (channel binding): the replay fails.
+        assert_eq!(p.verify(&inv, &[8; 32]), Err(Refusal::BadProof));
+        // Another invitation.
+        let mut other = inv.clone();
+        other.secret = in8_artifact::InviteSecret::from_bytes(&[9; 16]).unwrap();
+        assert_eq!(p.verify(&other, &[7; 32]), Err(Refusal::WrongInvitation));
+        // Someone else claiming Bob's MAC under their id: signature fails.
+        let mut forged = p.clone();
+        forged.node = fixtures::alice().node_id();
+        assert_eq!(forged.verify(&inv, &[7; 32]), Err(Refusal::BadProof));
+        let mut bad_sig = p.clone();
+        bad_sig.signature[0] ^= 1;
+        assert_eq!(bad_sig.verify(&inv, &[7; 32]), Err(Refusal::BadProof));
+    }
+
+    #[test]
+    fn decode_rejects_malformed() {
+        let p = JoinProof::create(&fixtures::bob(), &fixtures::invitation(), &[1; 32]).to_bytes();
+        assert!(JoinProof::decode(&p[..148]).is_err());
+        let mut v2 = p;
+        v2[4] = 2;
+        assert!(JoinProof::decode(&v2).is_err());
+        assert!(JoinProof::decode(b"").is_err());
+        assert!(JoinProof::decode(&[0x13, 0x88, 0x13, 0x88, 0]).is_err());
+        assert!(decode_verdict(b"in8v\x01\x63").is_err());
+        assert!(decode_verdict(b"in8v\x01").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn proof_round_trip(id in any::<[u8; 16]>(), node in any::<[u8; 32]>(),
+                            mac in any::<[u8; 32]>(), s1 in any::<[u8; 32]>(), s2 in any::<[u8; 32]>()) {
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(&s1);
+            signature[32..].copy_from_slice(&s2);
+            let p = JoinProof { invite_id: InviteId::from_bytes(id), node: NodeId::from_bytes(node), mac, signature };
+            prop_assert_eq!(JoinProof::decode(&p.to_bytes()).unwrap(), p);
+        }
+
+        #[test]
+        fn verdict_round_trip(code in 0u8..8) {
+            let v = if code == 0 { Ok(()) } else { Err(Refusal::from_code(code).unwrap()) };
+            prop_assert_eq!(decode_verdict(&encode_verdict(v)).unwrap(), v);
+        }
+
+        #[test]
+        fn decode_never_panics(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = JoinProof::decode(&b);
+            let _ = decode_verdict(&b);
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! A session: SCTP over DTLS (RFC 8261) on one path, carrying data channels.
+//!
+//! RFC 8261 (abstract): "This document specifies how SCTP can be used on top of the
+//! Datagram Transport Layer Security (DTLS) protocol. Using the encapsulation method
+//! described in this document, SCTP is unaware of the protocols being used below DTLS;
+//! hence, explicit IP addresses cannot be used in the SCTP control chunks. As a
+//! consequence, the SCTP associations carried over DTLS can only be single-homed."
+//! Each SCTP packet is one DTLS application record; the association is set up only after
+//! the DTLS handshake (and, for an invitation, the join proof) succeeded.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use dtls::conn::DTLSConn;
+use in8_artifact::NodeId;
+use tokio::sync::{Notify, mpsc, watch};
+use webrtc_sctp::association::{Association, Config as SctpConfig};
+use webrtc_sctp::chunk::chunk_payload_data::PayloadProtocolIdentifier as Ppid;
+use webrtc_sctp::stream::Stream;
+
+use crate::cert::PeerCertInfo;
+use crate::channel::{Channel, ChannelInner, ChannelOptions, PIECE};
+use crate::config::Config;
+use crate::dcep;
+use crate::endpoint::Shared;
+use crate::error::{CloseReason, Error, Result};
+use crate::path::{Activity, PathConn};
+use crate::secure::{DtlsRole, RECORD_BUF, SecureConn};
+
+/// The SCTP port both sides use (RFC 8841's default for WebRTC data channels).
+const SCTP_PORT: u16 = 5000;
+
+/// State shared by a session's handle, its channels and its driver task.
+pub(crate) struct SessionCore {
+    endpoint: Arc<Shared>,
+    dtls: Arc<DTLSConn>,
+    path: Arc<PathConn>,
+    role: DtlsRole,
+    peer: Option<NodeId>,
+    peer_cert: PeerCertInfo,
+    binding: [u8; 32],
+    state: watch::Sender<Option<CloseReason>>,
+    channels: Mutex<HashMap<u16, Weak<ChannelInner>>>,
+    next_id: Mutex<u16>,
+}
+
+impl SessionCore {
+    pub(crate) fn config(&self) -> &Config {
+        &self.endpoint.config
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.state.borrow().clone()
+    }
+
+    pub(crate) fn watch(&self) -> watch::Receiver<Option<CloseReason>> {
+        self.state.subscribe()
+    }
+
+    /// Records why the session ended (the first reason wins).
+    pub(crate) fn end(&self, reason: CloseReason) {
+        self.state.send_if_modified(|s| {
+            if s.is_none() {
+                *s = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<u16, Weak<ChannelInner>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn forget_channel(&self, id: u16) {
+        self.channels().remove(&id);
+    }
+
+    fn live_channels(&self) -> Vec<Channel> {
+        self.channels()
+            .values()
+            .filter_map(Weak::upgrade)
+            .map(|inner| Channel { inner })
+            .collect()
+    }
+
+    /// RFC 8832 §6: "To avoid glare in opening data channels, each side MUST use either
+    /// even or odd Stream Identifiers when sending a DATA_CHANNEL_OPEN message. When using
+    /// SCTP over DTLS [RFC8261], the method used to determine which side uses odd or even
+    /// is based on the underlying DTLS connection role: the side acting as the DTLS client
+    /// MUST use Stream Identifiers with even numbers; the side acting as the DTLS server
+    /// MUST use Stream Identifiers with odd numbers."
+    fn allocate_id(&self) -> Result<u16> {
+        let limit = self.config().max_channels;
+        let channels = self.channels();
+        if channels.len() >= limit {
+            return Err(Error::TooManyChannels { limit });
+        }
+        let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..u16::MAX / 2 {
+            let id = *next;
+            *next = if id >= u16::MAX - 2 { id % 2 } else { id + 2 };
+            if !channels.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        Err(Error::TooManyChannels { limit })
+    }
+
+    fn register(&self, channel: &Channel) {
+        self.channels()
+            .insert(channel.stream_id(), Arc::downgrade(&channel.inner));
+    }
+}
+
+/// An established, authenticated session with one peer. Cheap to clone.
+#[derive(Clone)]
+pub struct Session {
+    core: Arc<SessionCore>,
+    assoc: Arc<Association>,
+    incoming: Arc<tokio::sync::Mutex<mpsc::Receiver<Channel>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("remote", &self.remote_addr())
+            .field("peer", &self.core.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The DTLS connection as SCTP sees it: drops empty records (keepalives), notes sends for
+/// the keepalive timer, and reports the peer's close.
+struct RecordConn {
+    dtls: Arc<DTLSConn>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    sent: Arc<Activity>,
+    peer_closed: Arc<Notify>,
+    peer_closed_flag: AtomicBool,
+}
+
+type UtilResult<T> = std::result::Result<T, webrtc_util::Error>;
+
+/// Whether an inbound SCTP packet ends the association: it carries ABORT (chunk type 6)
+/// or SHUTDOWN COMPLETE (14), the last chunk of the peer's orderly shutdown (RFC 9260
+/// §3.3: chunks follow the 12-byte common header, each with type, flags and a 16-bit
+/// length, padded to 4 bytes). After it the SCTP library stops reading, so the peer's
+/// DTLS close_notify would go unnoticed; the session ends as `PeerClosed` instead.
+pub(crate) fn ends_association(packet: &[u8]) -> bool {
+    let mut at = 12;
+    while at + 4 <= packet.len() {
+        let kind = packet[at];
+        if kind == 6 || kind == 14 {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
+        if len < 4 {
+            return false;
+        }
+        at += len.div_ceil(4) * 4;
+    }
+    false
+}
+
+#[async_trait::async_trait]
+impl webrtc_util::Conn for RecordConn {
+    async fn connect(&self, _addr: SocketAddr) -> UtilResult<()> {
+        Err(webrtc_util::Error::Other("already connected".into()))
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> UtilResult<usize> {
+        loop {
+            match self.dtls.read(buf, None).await {
+                Ok(0) => continue,
+                Ok(n) => {
+                    if ends_association(&buf[..n])
+                        && !self.peer_closed_flag.swap(true, Ordering::SeqCst)
+                    {
+                        self.peer_closed.notify_one();
+                    }
+                    return Ok(n);
+                }
+                Err(e) => {
+                    if !self.peer_closed_flag.swap(true, Ordering::SeqCst) {
+                        self.peer_closed.notify_one();
+                    }
+                    return Err(webrtc_util::Error::Other(e.to_string()));
+                }
+            }
+        }
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> UtilResult<(usize, SocketAddr)> {
+        Ok((self.recv(buf).await?, self.remote))
+    }
+
+    async fn send(&self, buf: &[u8]) -> UtilResult<usize> {
+        self.sent.touch();
+        self.dtls
+            .write(buf, None)
+            .await
+            .map_err(|e| webrtc_util::Error::Other(e.to_string()))
+    }
+
+    async fn send_to(&self, buf: &[u8], _target: SocketAddr) -> UtilResult<usize> {
+        self.send(buf).await
+    }
+
+    fn local_addr(&self) -> UtilResult<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        Some(self.remote)
+    }
+
+    async fn close(&self) -> UtilResult<()> {
+        // The session closes DTLS itself (after SCTP), see `teardown`.
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+impl SecureConn {
+    /// Starts SCTP over this DTLS connection (RFC 8261) and returns the session. `peer` is
+    /// the authenticated peer id the session reports. The DTLS client is the SCTP client.
+    pub async fn into_session(self, peer: Option<NodeId>) -> Result<Session> {
+        let remote = self.path.remote();
+        let config = &self.endpoint.config;
+        let sent = Arc::new(Activity::new());
+        sent.touch();
+        let peer_closed = Arc::new(Notify::new());
+        let record_conn = Arc::new(RecordConn {
+            dtls: Arc::clone(&self.dtls),
+            local: self.endpoint.local,
+            remote,
+            sent: Arc::clone(&sent),
+            peer_closed: Arc::clone(&peer_closed),
+            peer_closed_flag: AtomicBool::new(false),
+        });
+        let sctp = SctpConfig {
+            net_conn: record_conn as _,
+            max_receive_buffer_size: config.receive_window,
+            max_message_size: PIECE as u32,
+            mtu: 0,
+            name: format!("in8-{remote}"),
+            remote_port: SCTP_PORT,
+            local_port: SCTP_PORT,
+        };
+        let limit = config.join_timeout;
+        let started = match self.role {
+            DtlsRole::Client => tokio::time::timeout(limit, Association::client(sctp)).await,
+            DtlsRole::Server => tokio::time::timeout(limit, Association::server(sctp)).await,
+        };
+        let assoc = match started {
+            Ok(Ok(a)) => Arc::new(a),
+            Ok(Err(e)) => {
+                self.close().await;
+                return Err(Error::Sctp(format!("association set-up failed: {e}")));
+            }
+            Err(_) => {
+                self.close().await;
+                return Err(Error::Timeout {
+                    stage: "SCTP association set-up",
+                    remote,
+                    after: limit,
+                });
+            }
+        };
+        let (state, _) = watch::channel(None);
+        let core = Arc::new(SessionCore {
+            endpoint: Arc::clone(&self.endpoint),
+            dtls: Arc::clone(&self.dtls),
+            path: Arc::clone(&self.path),
+            role: self.role,
+            peer,
+            peer_cert: self.peer_cert.clone(),
+            binding: self.binding,
+            state,
+            channels: Mutex::new(HashMap::new()),
+            next_id: Mutex::new(match self.role {
+                DtlsRole::Client => 0,
+                DtlsRole::Server => 1,
+            }),
+        });
+        let (incoming_tx, incoming_rx) = mpsc::channel(config.accept_queue.max(1));
+        tokio::spawn(crate::driver::run(crate::driver::Driver {
+            core: Arc::clone(&core),
+            assoc: Arc::clone(&assoc),
+            incoming: incoming_tx,
+            sent,
+            peer_closed,
+        }));
+        Ok(Session {
+            core,
+            assoc,
+            incoming: Arc::new(tokio::sync::Mutex::new(incoming_rx)),
+        })
+    }
+}
+
+impl Session {
+    /// The authenticated peer id (from the certificate binding, the invitation, or the
+    /// join proof), if known.
+    pub fn peer(&self) -> Option<NodeId> {
+        self.core.peer
+    }
+
+    /// SHA-256 fingerprint of the peer's DTLS certificate.
+    pub fn peer_fingerprint(&self) -> Option<[u8; 32]> {
+        self.core.peer_cert.fingerprint
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.core.path.remote()
+    }
+
+    /// This side's DTLS role.
+    pub fn role(&self) -> DtlsRole {
+        self.core.role
+    }
+
+    /// The session's channel binding (see [`SecureConn::channel_binding`]).
+    pub fn channel_binding(&self) -> [u8; 32] {
+        self.core.binding
+    }
+
+    /// Why the session ended, or `None` while it is open.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.core.close_reason()
+    }
+
+    /// Waits until the session ends and says why.
+    pub async fn closed(&self) -> CloseReason {
+        let mut w = self.core.watch();
+        match w.wait_for(|r| r.is_some()).await {
+            Ok(r) => r.clone().unwrap_or(CloseReason::EndpointClosed),
+            Err(_) => CloseReason::EndpointClosed,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.core.close_reason() {
+            Some(r) => Err(Error::Closed(r)),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a data channel: sends DATA_CHANNEL_OPEN on a fresh stream. RFC 8832 §6 lets
+    /// the opener send data before the DATA_CHANNEL_ACK arrives, so this returns at once.
+    pub async fn open_channel(&self, options: ChannelOptions) -> Result<Channel> {
+        self.check_open()?;
+        let max = self.core.config().max_label_len;
+        for (what, s) in [("label", &options.label), ("protocol", &options.protocol)] {
+            if s.len() > max {
+                return Err(Error::LabelTooLong { what, len: s.len() });
+            }
+        }
+        let open = options.open_message().encode()?;
+        let id = self.core.allocate_id()?;
+        let stream: Arc<Stream> = self.assoc.open_stream(id, Ppid::Binary).await?;
+        let channel = Channel::new(Arc::clone(&stream), options, Arc::clone(&self.core));
+        self.core.register(&channel);
+        // RFC 8832 §6: "The DATA_CHANNEL_OPEN message [...] MUST be sent using ordered
+        // delivery and reliable transmission"; the library sends PPID 50 ordered.
+        stream
+            .write_sctp(&Bytes::from(open), Ppid::Dcep)
+            .await
+            .map_err(Error::from)?;
+        Ok(channel)
+    }
+
+    /// Opens a reliable ordered channel and returns it as a byte stream.
+    pub async fn open_stream(&self, label: impl Into<String>) -> Result<crate::ByteStream> {
+        Ok(self
+            .open_channel(ChannelOptions::reliable(label))
+            .await?
+            .into_stream())
+    }
+
+    /// The next channel the peer opened. Fails with [`Error::Closed`] once the session ended.
+    pub async fn accept_channel(&self) -> Result<Channel> {
+        let mut rx = self.incoming.lock().await;
+        match rx.recv().await {
+            Some(c) => Ok(c),
+            None => Err(Error::Closed(
+                self.core
+                    .close_reason()
+                    .unwrap_or(CloseReason::EndpointClosed),
+            )),
+        }
+    }
+
+    /// Ends the session abruptly with `reason` (e.g. [`CloseReason::ConsentLost`] from
+    /// the ICE layer). Channels fail with [`Error::Closed`].
+    pub fn abort(&self, reason: CloseReason) {
+        self.core.end(reason);
+    }
+
+    /// Closes in order: waits (up to [`Config::close_timeout`]) until every channel's data
+    /// was acknowledged, shuts SCTP down, sends DTLS close_notify, releases the path.
+    pub async fn close(&self) -> Result<()> {
+        if self.core.close_reason().is_some() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.core.config().close_timeout;
+        for c in self.core.live_channels() {
+            c.flush_until(deadline).await;
+        }
+        let _ = tokio::time::timeout_at(deadline, self.assoc.shutdown()).await;
+        self.core.end(CloseReason::LocalClose);
+        // The driver tears everything down; wait for it so the caller sees a released path.
+        let mut w = self.core.watch();
+        let _ = w.wait_for(|r| r.is_some()).await;
+        self.core.path_released().await;
+        Ok(())
+    }
+}
+
+impl SessionCore {
+    pub(crate) fn dtls(&self) -> &Arc<DTLSConn> {
+        &self.dtls
+    }
+
+    pub(crate) fn path(&self) -> &Arc<PathConn> {
+        &self.path
+    }
+
+    pub(crate) fn endpoint(&self) -> &Arc<Shared> {
+        &self.endpoint
+    }
+
+    pub(crate) fn role(&self) -> DtlsRole {
+        self.role
+    }
+
+    /// Waits until the driver released the path.
+    async fn path_released(&self) {
+        let mut w = self.watch();
+        let _ = w.wait_for(|r| r.is_some()).await;
+        while !self.path.is_shut() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Wraps a stream the peer opened; `None` when [`Config::max_channels`] are open.
+    pub(crate) fn new_incoming(
+        self: &Arc<Self>,
+        stream: Arc<Stream>,
+        options: ChannelOptions,
+    ) -> Option<Channel> {
+        if self.channels().len() >= self.config().max_channels {
+            return None;
+        }
+        let c = Channel::new(stream, options, Arc::clone(self));
+        self.register(&c);
+        Some(c)
+    }
+}
+
+/// Reads the first message of a stream the peer opened: it must be DATA_CHANNEL_OPEN.
+pub(crate) async fn read_open(stream: &Stream, max_label: usize) -> Result<ChannelOptions> {
+    let mut buf = vec![0u8; RECORD_BUF.max(PIECE)];
+    let (n, ppid) = stream.read_sctp(&mut buf).await?;
+    if ppid != Ppid::Dcep {
+        return Err(Error::Malformed {
+            what: "DCEP message",
+            reason: "the first message on a new stream is not DCEP (PPID 50)",
+        });
+    }
+    match dcep::Message::decode(&buf[..n])? {
+        dcep::Message::Open {
+            unordered,
+            reliability,
+            priority,
+            label,
+            protocol,
+        } => {
+            if label.len() > max_label || protocol.len() > max_label {
+                return Err(Error::LabelTooLong {
+                    what: "label",
+                    len: label.len().max(protocol.len()),
+                });
+            }
+            Ok(ChannelOptions {
+                label,
+                protocol,
+                unordered,
+                reliability,
+                priority,
+            })
+        }
+        dcep::Message::Ack => Err(Error::Malformed {
+            what: "DCEP message",
+            reason: "DATA_CHANNEL_ACK on a stream nobody opened",
+        }),
+    }
+}
