@@ -234,6 +234,81 @@ pub fn check_impairment(lab: &Lab, cases: &[Option<Impairment>]) -> Result<Vec<I
     })
 }
 
+/// TURN through the lab's coturn with the static long-term user, by coturn's own client.
+#[derive(Debug, Clone)]
+pub struct TurnCheck {
+    /// The NAT of the site the client ran in.
+    pub nat: NatType,
+    /// Messages sent through the two relayed allocations.
+    pub sent: u64,
+    /// Messages received back.
+    pub received: u64,
+    /// Whether the same run with a wrong password was refused.
+    pub wrong_password_refused: bool,
+    /// The client's output.
+    pub output: String,
+}
+
+impl TurnCheck {
+    /// Every message relayed, and the server enforced the credential.
+    pub fn passed(&self) -> bool {
+        self.sent > 0 && self.received == self.sent && self.wrong_password_refused
+    }
+}
+
+/// Messages `turnutils_uclient` sends per client.
+pub const TURN_MESSAGES: u32 = 20;
+
+/// Runs `turnutils_uclient -y` (two clients talking to each other through their relayed
+/// addresses) from the first host of site `site` with the static user, then again with a
+/// wrong password, which must be refused.
+pub fn check_turn(lab: &Lab, site: usize) -> Result<TurnCheck> {
+    let coturn = lab
+        .coturn()
+        .ok_or_else(|| Error::Config("the TURN check needs the lab's server".into()))?;
+    let server = coturn.stun_addr();
+    let (user, password, _) = coturn.credentials();
+    let s = lab.site(site)?;
+    let host = s.host(0)?;
+    let local = host.addr().to_string();
+    let n = TURN_MESSAGES.to_string();
+    let port = server.port().to_string();
+    let ip = server.ip().to_string();
+    let run = |pw: &str| {
+        host.output(
+            "turnutils_uclient",
+            &[
+                "-y", "-c", "-n", &n, "-m", "1", "-u", user, "-w", pw, "-p", &port, "-L", &local,
+                &ip,
+            ],
+            Duration::from_secs(60),
+        )
+    };
+    let good = run(password)?;
+    let bad = run("not-the-password")?;
+    let output = good.combined();
+    // "start_mclient: tot_send_msgs=40, tot_recv_msgs=40"
+    let count = |key: &str| -> u64 {
+        output
+            .lines()
+            .filter_map(|l| l.split(key).nth(1))
+            .filter_map(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .next_back()
+            .unwrap_or(0)
+    };
+    Ok(TurnCheck {
+        nat: s.nat(),
+        sent: if good.status.success() {
+            count("tot_send_msgs=")
+        } else {
+            0
+        },
+        received: count("tot_recv_msgs="),
+        wrong_password_refused: !bad.status.success(),
+        output,
+    })
+}
+
 /// Everything the self-test found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -243,6 +318,8 @@ pub struct Report {
     pub punch: Vec<PunchCheck>,
     /// Impairment measurements.
     pub impairment: Vec<ImpairCheck>,
+    /// TURN allocations and relaying.
+    pub turn: Vec<TurnCheck>,
     /// How long it took.
     pub elapsed: Duration,
 }
@@ -254,6 +331,7 @@ impl Report {
             && self.nat.iter().all(NatCheck::passed)
             && self.punch.iter().all(PunchCheck::passed)
             && self.impairment.iter().all(ImpairCheck::passed)
+            && self.turn.iter().all(TurnCheck::passed)
     }
 
     /// The report as markdown tables.
@@ -319,6 +397,25 @@ impl Report {
                 );
             }
         }
+        if !self.turn.is_empty() {
+            m += "\n### TURN (turnutils_uclient -y, static long-term user)\n\n";
+            m += "| client behind | messages sent | received | wrong password refused | result |\n|---|---|---|---|---|\n";
+            for c in &self.turn {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} | {} |",
+                    c.nat,
+                    c.sent,
+                    c.received,
+                    if c.wrong_password_refused {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    ok(c.passed())
+                );
+            }
+        }
         let _ = writeln!(m, "\nself-test took {:.1} s", self.elapsed.as_secs_f64());
         m
     }
@@ -352,6 +449,12 @@ pub fn run(opts: Options) -> Result<Report> {
         report.nat = check_nat_types(&lab)?;
         if opts.punch {
             report.punch = check_punch_matrix(&lab)?;
+        }
+        // TURN from behind the hardest NAT types.
+        for nat in [NatType::Symmetric, NatType::Cgnat] {
+            if let Some(i) = lab.sites().iter().position(|s| s.nat() == nat) {
+                report.turn.push(check_turn(&lab, i)?);
+            }
         }
     }
     if opts.impairment {
