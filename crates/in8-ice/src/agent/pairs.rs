@@ -1,0 +1,326 @@
+//! Candidates, pairing, pruning, priorities and the check list order (RFC 8445 §6.1.2).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{Agent, Event, Role, State};
+use crate::candidate::{
+    Candidate, CandidateKind, LocalCandidate, RemoteCandidate, candidate_priority, pair_priority,
+};
+use crate::error::Error;
+
+/// RFC 8445 §6.1.2.6 pair states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PairState {
+    Frozen,
+    Waiting,
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Pair {
+    pub(crate) local: usize,
+    pub(crate) remote: usize,
+    pub(crate) priority: u64,
+    pub(crate) state: PairState,
+    pub(crate) foundation: (u64, u64),
+    /// In the valid list (RFC 8445 §7.2.5.3.2).
+    pub(crate) valid: bool,
+    pub(crate) nominated: bool,
+    /// The controlled agent received USE-CANDIDATE before the pair was valid
+    /// (RFC 8445 §7.3.1.5).
+    pub(crate) nominate_on_success: bool,
+}
+
+fn same_family(a: SocketAddr, b: SocketAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+}
+
+impl Agent {
+    /// Adds a local candidate (the driver gathered it; the base is the socket's address).
+    /// Server-reflexive candidates are advertised but not paired when their base is also a
+    /// host candidate: RFC 8445 §6.1.2.4 "each local candidate is replaced with its base"
+    /// for pairing, and duplicates are pruned.
+    pub fn add_local_candidate(&mut self, c: LocalCandidate) -> Result<(), Error> {
+        if self
+            .locals
+            .iter()
+            .any(|l| l.candidate.addr == c.candidate.addr && l.base == c.base)
+        {
+            return Ok(());
+        }
+        if self.locals.len() >= self.config.max_local_candidates {
+            return Err(Error::Limit {
+                what: "local candidates",
+                max: self.config.max_local_candidates,
+            });
+        }
+        self.locals.push(c);
+        let li = self.locals.len() - 1;
+        for ri in 0..self.remotes.len() {
+            self.add_pair(li, ri);
+        }
+        Ok(())
+    }
+
+    /// The local candidates (given, plus peer-reflexive ones learned from responses).
+    pub fn local_candidates(&self) -> &[LocalCandidate] {
+        &self.locals
+    }
+
+    /// The remote candidates (signalled, plus peer-reflexive ones).
+    pub fn remote_candidates(&self) -> &[RemoteCandidate] {
+        &self.remotes
+    }
+
+    /// Adds a candidate of the peer. If it matches a peer-reflexive candidate already
+    /// learned, that one is replaced instead of duplicated.
+    pub fn add_remote_candidate(&mut self, c: Candidate) -> Result<(), Error> {
+        if let Some(ri) = self.remotes.iter().position(|r| r.candidate.addr == c.addr) {
+            let r = &mut self.remotes[ri];
+            if r.candidate.kind == CandidateKind::PeerReflexive
+                && c.kind != CandidateKind::PeerReflexive
+            {
+                // RFC 8445 §7.3.1.3: "If the agent later receives a candidate of the same
+                // address via signaling, ... it replaces the peer-reflexive candidate" — the
+                // pair keeps its state; only type, priority and foundation change.
+                *r = RemoteCandidate::new(c);
+                self.recompute_priorities();
+            }
+            return Ok(());
+        }
+        self.push_remote(c)?;
+        Ok(())
+    }
+
+    pub(crate) fn push_remote(&mut self, c: Candidate) -> Result<usize, Error> {
+        if self.remotes.len() >= self.config.max_remote_candidates {
+            return Err(Error::Limit {
+                what: "remote candidates",
+                max: self.config.max_remote_candidates,
+            });
+        }
+        self.remotes.push(RemoteCandidate::new(c));
+        let ri = self.remotes.len() - 1;
+        for li in 0..self.locals.len() {
+            self.add_pair(li, ri);
+        }
+        Ok(ri)
+    }
+
+    fn pairable(&self, li: usize) -> bool {
+        let l = &self.locals[li];
+        match l.candidate.kind {
+            CandidateKind::Host | CandidateKind::Relay => true,
+            // A reflexive candidate stands for its base; pair it only when no host
+            // candidate does (RFC 8445 §6.1.2.4 pruning).
+            CandidateKind::ServerReflexive | CandidateKind::PeerReflexive => !self
+                .locals
+                .iter()
+                .any(|h| h.candidate.kind == CandidateKind::Host && h.base == l.base),
+        }
+    }
+
+    pub(crate) fn compute_priority(&self, li: usize, ri: usize) -> u64 {
+        let lp = self.locals[li].candidate.priority;
+        let rp = self.remotes[ri].candidate.priority;
+        match self.role {
+            Role::Controlling => pair_priority(lp, rp),
+            Role::Controlled => pair_priority(rp, lp),
+        }
+    }
+
+    /// Forms the pair (local, remote) if allowed and not redundant; returns its index.
+    pub(crate) fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
+        let (l, r) = (&self.locals[li], &self.remotes[ri]);
+        // RFC 8445 §6.1.2.2: "A local candidate is paired with a remote candidate if and
+        // only if the two candidates have the same component ID and have the same IP
+        // address version."
+        if !same_family(l.base, r.candidate.addr) || !self.pairable(li) {
+            return None;
+        }
+        let (base, raddr) = (l.base, r.candidate.addr);
+        let priority = self.compute_priority(li, ri);
+        // RFC 8445 §6.1.2.4: "two candidate pairs are redundant if their local candidates
+        // have the same base and their remote candidates are identical" — keep the one
+        // with the higher priority.
+        if let Some(pi) = self.pairs.iter().position(|p| {
+            self.locals[p.local].base == base && self.remotes[p.remote].candidate.addr == raddr
+        }) {
+            if self.pairs[pi].priority < priority && self.pairs[pi].state == PairState::Frozen {
+                self.pairs[pi].local = li;
+                self.pairs[pi].priority = priority;
+            }
+            return Some(pi);
+        }
+        if self.pairs.len() >= self.config.max_pairs {
+            return None;
+        }
+        let foundation = (l.foundation, r.foundation);
+        // RFC 8445 §6.1.2.6: for each foundation the highest-priority pair starts Waiting,
+        // the others Frozen. Pairs are added incrementally here, so a new pair is Waiting
+        // unless a pair with its foundation is already active or done.
+        let state = if self
+            .pairs
+            .iter()
+            .any(|p| p.foundation == foundation && p.state != PairState::Failed)
+        {
+            PairState::Frozen
+        } else {
+            PairState::Waiting
+        };
+        self.pairs.push(Pair {
+            local: li,
+            remote: ri,
+            priority,
+            state,
+            foundation,
+            valid: false,
+            nominated: false,
+            nominate_on_success: false,
+        });
+        Some(self.pairs.len() - 1)
+    }
+
+    pub(crate) fn recompute_priorities(&mut self) {
+        for i in 0..self.pairs.len() {
+            let (l, r) = (self.pairs[i].local, self.pairs[i].remote);
+            self.pairs[i].priority = self.compute_priority(l, r);
+            self.pairs[i].foundation = (self.locals[l].foundation, self.remotes[r].foundation);
+        }
+    }
+
+    /// The pair to check next: the triggered-check queue first (FIFO), then the
+    /// highest-priority Waiting pair, then (RFC 8445 §6.1.4.2) the highest-priority Frozen
+    /// pair is unfrozen.
+    pub(crate) fn next_pair_to_check(&mut self) -> Option<(usize, bool)> {
+        while let Some(pi) = self.triggered.pop_front() {
+            if self.pairs[pi].state == PairState::Waiting {
+                return Some((pi, self.nominating == Some(pi)));
+            }
+        }
+        if matches!(self.state, State::Connected | State::Failed) {
+            return None;
+        }
+        let best = |want: PairState, pairs: &[super::Pair]| {
+            pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.state == want)
+                .max_by_key(|(i, p)| (p.priority, core::cmp::Reverse(*i)))
+                .map(|(i, _)| i)
+        };
+        if let Some(i) = best(PairState::Waiting, &self.pairs) {
+            return Some((i, false));
+        }
+        best(PairState::Frozen, &self.pairs).map(|i| (i, false))
+    }
+
+    /// Whether any pair could still be checked or is being checked.
+    pub(crate) fn has_pending_checks(&self) -> bool {
+        !self.triggered.is_empty()
+            || self.pairs.iter().any(|p| {
+                matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+            })
+    }
+
+    /// Whether a new check could be sent now (something Waiting, Frozen or triggered).
+    pub(crate) fn has_checkable(&self) -> bool {
+        !self.triggered.is_empty()
+            || (!matches!(self.state, State::Connected | State::Failed)
+                && self
+                    .pairs
+                    .iter()
+                    .any(|p| matches!(p.state, PairState::Frozen | PairState::Waiting)))
+    }
+
+    /// RFC 8445 §7.2.5.3.3: "The agent MUST set the states for all other Frozen candidate
+    /// pairs in all checklists with the same foundation to Waiting."
+    pub(crate) fn unfreeze_foundation(&mut self, foundation: (u64, u64)) {
+        for p in &mut self.pairs {
+            if p.state == PairState::Frozen && p.foundation == foundation {
+                p.state = PairState::Waiting;
+            }
+        }
+    }
+
+    /// The best valid pair.
+    pub(crate) fn best_valid(&self) -> Option<usize> {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.valid)
+            .max_by_key(|(i, p)| (p.priority, core::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+    }
+
+    /// Makes `pi` the pair data uses when it is better than the current one (the first
+    /// valid pair is usable at once; better ones replace it until nomination).
+    pub(crate) fn consider_selected(&mut self, now: Instant, pi: usize) {
+        let better = match self.selected {
+            None => true,
+            Some(s) => !self.pairs[s].nominated && self.pairs[pi].priority > self.pairs[s].priority,
+        };
+        if better || (self.pairs[pi].nominated && self.selected != Some(pi)) {
+            self.set_selected(now, pi);
+        }
+    }
+
+    pub(crate) fn set_selected(&mut self, now: Instant, pi: usize) {
+        self.selected = Some(pi);
+        self.fallback = None;
+        if self.consent.is_none() {
+            let next = now + self.jitter(self.config.consent_interval);
+            self.consent = Some(super::Consent {
+                last_ok: now,
+                next_check: next,
+            });
+        }
+        let p = &self.pairs[pi];
+        let e = Event::Selected {
+            local: self.locals[p.local].base,
+            remote: self.remotes[p.remote].candidate.addr,
+            nominated: p.nominated,
+        };
+        self.push_event(e);
+    }
+
+    /// The local candidate whose address is `addr`, or a new peer-reflexive one with base
+    /// `base` and `priority` (RFC 8445 §7.2.5.3.1).
+    pub(crate) fn local_for_mapped(
+        &mut self,
+        addr: SocketAddr,
+        base: SocketAddr,
+        priority: u32,
+    ) -> Option<usize> {
+        if let Some(i) = self.locals.iter().position(|l| l.candidate.addr == addr) {
+            return Some(i);
+        }
+        if self.locals.len() >= self.config.max_local_candidates {
+            return None;
+        }
+        self.locals.push(LocalCandidate::new(
+            Candidate {
+                kind: CandidateKind::PeerReflexive,
+                addr,
+                priority,
+            },
+            base,
+        ));
+        Some(self.locals.len() - 1)
+    }
+
+    /// The PRIORITY attribute of a check from local candidate `li`. RFC 8445 §7.1.1: "The
+    /// PRIORITY attribute MUST be included in a Binding request and be set to the value
+    /// computed by the algorithm in Section 5.1.2 for the local candidate, but with the
+    /// candidate type preference of peer-reflexive candidates."
+    pub(crate) fn prflx_priority(&self, li: usize) -> u32 {
+        let local_pref = ((self.locals[li].candidate.priority >> 8) & 0xffff) as u16;
+        candidate_priority(CandidateKind::PeerReflexive, local_pref)
+    }
+}

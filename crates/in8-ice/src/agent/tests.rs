@@ -1,0 +1,209 @@
+//! Role conflicts exactly as RFC 8445 §7.3.1.1 and §7.2.5.1 say, for every ordering.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::*;
+use crate::candidate::{Candidate, CandidateKind, LocalCandidate};
+use crate::stun::{Message, attr};
+
+fn creds(u: &str) -> Credentials {
+    Credentials {
+        ufrag: u.to_owned(),
+        password: format!("{u}-password-0123456789abcdef"),
+    }
+}
+
+const A: &str = "192.0.2.1:1000";
+const B: &str = "192.0.2.2:2000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn agent(role: Role, me: &str, peer: &str, host: &str, other: &str, tb: u64) -> Agent {
+    let mut a = Agent::new(Config::default(), role, creds(me), tb);
+    a.set_tie_breaker(tb);
+    a.set_remote_credentials(creds(peer));
+    a.add_local_candidate(LocalCandidate::host(addr(host), 0))
+        .unwrap();
+    a.add_remote_candidate(Candidate::new(CandidateKind::Host, addr(other), 0))
+        .unwrap();
+    a
+}
+
+/// `sender` sends its first check to `receiver`; returns the receiver's reply bytes.
+fn exchange(sender: &mut Agent, receiver: &mut Agent, now: Instant) -> Vec<u8> {
+    sender.handle_timeout(now);
+    let req = sender.poll_transmit().unwrap();
+    receiver.handle_timeout(now);
+    while receiver.poll_transmit().is_some() {}
+    receiver
+        .handle_packet(now, req.from, req.to, &req.contents)
+        .unwrap();
+    receiver.poll_transmit().unwrap().contents
+}
+
+fn error_code(bytes: &[u8]) -> Option<u16> {
+    Message::parse(bytes).unwrap().error_code().map(|(c, _)| c)
+}
+
+#[test]
+fn controlling_receiver_with_larger_or_equal_tie_breaker_answers_487_and_keeps_role() {
+    for (mine, theirs) in [(10, 5), (7, 7)] {
+        let now = Instant::now();
+        let mut s = agent(Role::Controlling, "bbbb", "aaaa", B, A, theirs);
+        let mut r = agent(Role::Controlling, "aaaa", "bbbb", A, B, mine);
+        let reply = exchange(&mut s, &mut r, now);
+        assert_eq!(error_code(&reply), Some(487), "mine {mine} theirs {theirs}");
+        assert_eq!(r.role(), Role::Controlling);
+        // The sender included ICE-CONTROLLING, so the 487 switches it to controlled, and
+        // the pair goes back to Waiting on the triggered queue.
+        s.handle_packet(now, addr(A), addr(B), &reply).unwrap();
+        assert_eq!(s.role(), Role::Controlled);
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::RoleChanged {
+                role: Role::Controlled
+            })
+        );
+        assert_eq!(s.triggered.len(), 1);
+        assert_eq!(s.pairs[0].state, PairState::Waiting);
+    }
+}
+
+#[test]
+fn controlling_receiver_with_smaller_tie_breaker_switches_to_controlled() {
+    let now = Instant::now();
+    let mut s = agent(Role::Controlling, "bbbb", "aaaa", B, A, 10);
+    let mut r = agent(Role::Controlling, "aaaa", "bbbb", A, B, 5);
+    let reply = exchange(&mut s, &mut r, now);
+    assert_eq!(error_code(&reply), None, "success response");
+    assert_eq!(r.role(), Role::Controlled);
+    assert_eq!(
+        r.poll_event(),
+        Some(Event::RoleChanged {
+            role: Role::Controlled
+        })
+    );
+}
+
+#[test]
+fn controlled_receiver_with_larger_or_equal_tie_breaker_switches_to_controlling() {
+    for (mine, theirs) in [(10, 5), (7, 7)] {
+        let now = Instant::now();
+        let mut s = agent(Role::Controlled, "bbbb", "aaaa", B, A, theirs);
+        let mut r = agent(Role::Controlled, "aaaa", "bbbb", A, B, mine);
+        let reply = exchange(&mut s, &mut r, now);
+        assert_eq!(error_code(&reply), None);
+        assert_eq!(r.role(), Role::Controlling, "mine {mine} theirs {theirs}");
+    }
+}
+
+#[test]
+fn controlled_receiver_with_smaller_tie_breaker_answers_487() {
+    let now = Instant::now();
+    let mut s = agent(Role::Controlled, "bbbb", "aaaa", B, A, 10);
+    let mut r = agent(Role::Controlled, "aaaa", "bbbb", A, B, 5);
+    let reply = exchange(&mut s, &mut r, now);
+    assert_eq!(error_code(&reply), Some(487));
+    assert_eq!(r.role(), Role::Controlled);
+    // The sender included ICE-CONTROLLED: the 487 switches it to controlling.
+    s.handle_packet(now, addr(A), addr(B), &reply).unwrap();
+    assert_eq!(s.role(), Role::Controlling);
+}
+
+#[test]
+fn no_conflict_when_roles_differ() {
+    let now = Instant::now();
+    let mut s = agent(Role::Controlling, "bbbb", "aaaa", B, A, 1);
+    let mut r = agent(Role::Controlled, "aaaa", "bbbb", A, B, u64::MAX);
+    let reply = exchange(&mut s, &mut r, now);
+    assert_eq!(error_code(&reply), None);
+    assert_eq!((s.role(), r.role()), (Role::Controlling, Role::Controlled));
+}
+
+#[test]
+fn stale_487_after_a_role_switch_is_ignored() {
+    let now = Instant::now();
+    let mut s = agent(Role::Controlling, "bbbb", "aaaa", B, A, 5);
+    let mut r = agent(Role::Controlling, "aaaa", "bbbb", A, B, 10);
+    let reply = exchange(&mut s, &mut r, now);
+    assert_eq!(error_code(&reply), Some(487));
+    // Before the 487 arrives, s already switched to controlled because of another
+    // request (here: forced as the conflict resolution would).
+    s.switch_role(Role::Controlled);
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::RoleChanged {
+            role: Role::Controlled
+        })
+    );
+    s.handle_packet(now, addr(A), addr(B), &reply).unwrap();
+    assert_eq!(s.role(), Role::Controlled, "no flip back");
+    assert_eq!(s.poll_event(), None, "no second role change");
+}
+
+#[test]
+fn use_candidate_from_the_controlled_side_is_ignored() {
+    let now = Instant::now();
+    let mut r = agent(Role::Controlling, "aaaa", "bbbb", A, B, u64::MAX);
+    r.handle_timeout(now);
+    while r.poll_transmit().is_some() {}
+    // A request from a controlled peer that (wrongly) carries USE-CANDIDATE.
+    let mut buf = Vec::new();
+    let key = crate::stun::IntegrityKey::short_term(&creds("aaaa").password);
+    let mut w = crate::stun::MessageWriter::new(
+        &mut buf,
+        crate::stun::Method::BINDING,
+        crate::stun::Class::Request,
+        crate::stun::TransactionId([9; 12]),
+    );
+    w.attr(attr::USERNAME, b"aaaa:bbbb")
+        .attr_u32(attr::PRIORITY, 1)
+        .attr_u64(attr::ICE_CONTROLLED, 1)
+        .attr(attr::USE_CANDIDATE, &[])
+        .integrity(&key)
+        .fingerprint();
+    r.handle_packet(now, addr(B), addr(A), &buf).unwrap();
+    assert!(
+        r.pairs
+            .iter()
+            .all(|p| !p.nominated && !p.nominate_on_success)
+    );
+    assert!(!r.is_connected());
+}
+
+#[test]
+fn unauthenticated_requests_create_no_state_and_no_amplification() {
+    let now = Instant::now();
+    let mut r = agent(Role::Controlled, "aaaa", "bbbb", A, B, 1);
+    r.handle_timeout(now);
+    while r.poll_transmit().is_some() {}
+    let remotes = r.remote_candidates().len();
+    let mut buf = Vec::new();
+    let key = crate::stun::IntegrityKey::short_term("wrong password wrong password");
+    let mut w = crate::stun::MessageWriter::new(
+        &mut buf,
+        crate::stun::Method::BINDING,
+        crate::stun::Class::Request,
+        crate::stun::TransactionId([9; 12]),
+    );
+    w.attr(attr::USERNAME, b"aaaa:bbbb")
+        .attr_u32(attr::PRIORITY, 1)
+        .integrity(&key)
+        .fingerprint();
+    let evil: SocketAddr = "198.51.100.66:666".parse().unwrap();
+    assert_eq!(
+        r.handle_packet(now, evil, addr(A), &buf),
+        Err(Error::Unauthenticated)
+    );
+    assert_eq!(
+        r.remote_candidates().len(),
+        remotes,
+        "no peer-reflexive candidate"
+    );
+    let reply = r.poll_transmit().unwrap();
+    assert!(reply.contents.len() <= buf.len());
+    assert_eq!(error_code(&reply.contents), Some(401));
+}

@@ -1,0 +1,446 @@
+//! Two agents through the seeded in-process network: direct, peer-reflexive, NAT filtering
+//! kinds, role conflicts (1,000 seeds, no flapping), consent loss and ICE restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
+
+#[path = "support/net.rs"]
+mod net;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use in8_ice::{
+    Agent, Candidate, CandidateKind, Config, Credentials, Event, FailureReason, LocalCandidate,
+    Role,
+};
+use net::{AgentNode, Nat, Net, run};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn creds(u: &str) -> Credentials {
+    Credentials {
+        ufrag: u.to_owned(),
+        password: format!("{u}-password-0123456789abcdef"),
+    }
+}
+
+fn node(role: Role, me: &str, peer: &str, host: &str, seed: u64) -> AgentNode {
+    let mut a = Agent::new(Config::default(), role, creds(me), seed);
+    a.set_remote_credentials(creds(peer));
+    a.add_local_candidate(LocalCandidate::host(addr(host), 0))
+        .unwrap();
+    AgentNode {
+        agent: a,
+        addrs: vec![addr(host)],
+        events: Vec::new(),
+    }
+}
+
+fn nominated(n: &AgentNode) -> Option<(SocketAddr, SocketAddr)> {
+    n.events.iter().rev().find_map(|e| match e {
+        Event::Selected {
+            local,
+            remote,
+            nominated: true,
+        } => Some((*local, *remote)),
+        _ => None,
+    })
+}
+
+fn start(a: &mut AgentNode, b: &mut AgentNode, t0: Instant) {
+    a.agent.handle_timeout(t0);
+    b.agent.handle_timeout(t0);
+}
+
+#[test]
+fn direct_hosts_connect_on_the_same_pair() {
+    let t0 = Instant::now();
+    let mut net = Net::new(1);
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "192.0.2.1:1000", 1);
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "192.0.2.2:2000", 2);
+    a.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.2:2000"),
+            0,
+        ))
+        .unwrap();
+    b.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.1:1000"),
+            0,
+        ))
+        .unwrap();
+    start(&mut a, &mut b, t0);
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(3),
+    );
+    assert!(a.agent.is_connected() && b.agent.is_connected());
+    assert_eq!(
+        nominated(&a),
+        Some((addr("192.0.2.1:1000"), addr("192.0.2.2:2000")))
+    );
+    assert_eq!(
+        nominated(&b),
+        Some((addr("192.0.2.2:2000"), addr("192.0.2.1:1000")))
+    );
+    // The first valid pair was usable before nomination.
+    assert!(matches!(
+        a.events.first(),
+        Some(Event::Selected {
+            nominated: false,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn controlled_side_learns_peer_reflexive_candidate() {
+    let t0 = Instant::now();
+    let mut net = Net::new(2);
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "10.0.0.1:1000", 1);
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "198.51.100.2:2000", 2);
+    net.add_nat(Nat::PortRestricted, "10.0.0.1", "203.0.113.1");
+    // b knows nothing about a: a's NAT-mapped address becomes a peer-reflexive candidate.
+    a.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("198.51.100.2:2000"),
+            0,
+        ))
+        .unwrap();
+    start(&mut a, &mut b, t0);
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(3),
+    );
+    assert!(a.agent.is_connected() && b.agent.is_connected());
+    let learned = b.events.iter().find_map(|e| match e {
+        Event::PeerReflexive { addr } => Some(*addr),
+        _ => None,
+    });
+    assert_eq!(
+        learned.map(|a| a.ip()),
+        Some("203.0.113.1".parse().unwrap())
+    );
+    assert_eq!(nominated(&b).map(|p| p.1), learned);
+    // a learned its own mapped address as a peer-reflexive local candidate.
+    assert!(
+        a.agent
+            .local_candidates()
+            .iter()
+            .any(|l| l.candidate.kind == CandidateKind::PeerReflexive)
+    );
+}
+
+#[test]
+fn signalled_candidate_replaces_peer_reflexive_one() {
+    let mut a = Agent::new(Config::default(), Role::Controlled, creds("aaaa"), 1);
+    a.set_remote_credentials(creds("bbbb"));
+    a.add_local_candidate(LocalCandidate::host(addr("192.0.2.1:1000"), 0))
+        .unwrap();
+    let t0 = Instant::now();
+    a.handle_timeout(t0);
+    let mut b = Agent::new(Config::default(), Role::Controlling, creds("bbbb"), 2);
+    b.set_remote_credentials(creds("aaaa"));
+    b.add_local_candidate(LocalCandidate::host(addr("192.0.2.2:2000"), 0))
+        .unwrap();
+    b.add_remote_candidate(Candidate::new(
+        CandidateKind::Host,
+        addr("192.0.2.1:1000"),
+        0,
+    ))
+    .unwrap();
+    b.handle_timeout(t0);
+    let req = b.poll_transmit().unwrap();
+    a.handle_packet(t0, req.from, req.to, &req.contents)
+        .unwrap();
+    assert_eq!(a.remote_candidates().len(), 1);
+    assert_eq!(
+        a.remote_candidates()[0].candidate.kind,
+        CandidateKind::PeerReflexive
+    );
+    a.add_remote_candidate(Candidate::new(
+        CandidateKind::Host,
+        addr("192.0.2.2:2000"),
+        0,
+    ))
+    .unwrap();
+    assert_eq!(a.remote_candidates().len(), 1, "replaced, not duplicated");
+    assert_eq!(a.remote_candidates()[0].candidate.kind, CandidateKind::Host);
+}
+
+/// Both behind NATs, each with a server-reflexive candidate: (NAT of a, NAT of b, connects).
+#[test]
+fn nat_filtering_matrix() {
+    use Nat::*;
+    let cases = [
+        (FullCone, FullCone, true),
+        (Restricted, Restricted, true),
+        (PortRestricted, PortRestricted, true),
+        (PortRestricted, Restricted, true),
+        (Symmetric, FullCone, true),
+        (Symmetric, Restricted, true),
+        (Symmetric, PortRestricted, false),
+        (Symmetric, Symmetric, false),
+    ];
+    let stun = addr("192.0.2.200:3478");
+    for (i, (na, nb, expect)) in cases.into_iter().enumerate() {
+        let t0 = Instant::now();
+        let mut net = Net::new(10 + i as u64);
+        net.add_nat(na, "10.0.0.1", "203.0.113.1");
+        net.add_nat(nb, "10.0.1.1", "203.0.113.2");
+        let mut a = node(Role::Controlling, "aaaa", "bbbb", "10.0.0.1:1000", 1);
+        let mut b = node(Role::Controlled, "bbbb", "aaaa", "10.0.1.1:2000", 2);
+        let ra = net.reflexive(addr("10.0.0.1:1000"), stun);
+        let rb = net.reflexive(addr("10.0.1.1:2000"), stun);
+        a.agent
+            .add_local_candidate(LocalCandidate::new(
+                Candidate::new(CandidateKind::ServerReflexive, ra, 1),
+                addr("10.0.0.1:1000"),
+            ))
+            .unwrap();
+        b.agent
+            .add_local_candidate(LocalCandidate::new(
+                Candidate::new(CandidateKind::ServerReflexive, rb, 1),
+                addr("10.0.1.1:2000"),
+            ))
+            .unwrap();
+        a.agent
+            .add_remote_candidate(Candidate::new(CandidateKind::ServerReflexive, rb, 1))
+            .unwrap();
+        b.agent
+            .add_remote_candidate(Candidate::new(CandidateKind::ServerReflexive, ra, 1))
+            .unwrap();
+        start(&mut a, &mut b, t0);
+        run(
+            &mut net,
+            &mut [&mut a, &mut b],
+            t0,
+            t0 + Duration::from_secs(15),
+        );
+        assert_eq!(a.agent.is_connected(), expect, "{na:?} x {nb:?}: a");
+        assert_eq!(b.agent.is_connected(), expect, "{na:?} x {nb:?}: b");
+        if !expect {
+            let failed = a.events.iter().any(|e| matches!(e, Event::Failed { .. }));
+            assert!(failed, "{na:?} x {nb:?}: failure is reported");
+        }
+    }
+}
+
+#[test]
+fn nothing_received_is_named() {
+    let t0 = Instant::now();
+    let mut net = Net::new(3);
+    net.up = false;
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "192.0.2.1:1000", 1);
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "192.0.2.2:2000", 2);
+    a.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.2:2000"),
+            0,
+        ))
+        .unwrap();
+    start(&mut a, &mut b, t0);
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(60),
+    );
+    let reason = a.events.iter().find_map(|e| match e {
+        Event::Failed { reason } => Some(*reason),
+        _ => None,
+    });
+    assert!(
+        matches!(reason, Some(FailureReason::NothingReceived { requests_sent }) if requests_sent >= 1),
+        "{reason:?}"
+    );
+    assert!(a.agent.is_failed());
+    assert_eq!(a.agent.poll_timeout(), None);
+}
+
+fn role_conflict_run(seed: u64, ra: Role, rb: Role) -> (AgentNode, AgentNode) {
+    let t0 = Instant::now();
+    let mut net = Net::new(seed);
+    net.loss = 0.05;
+    let mut a = node(ra, "aaaa", "bbbb", "192.0.2.1:1000", seed * 2 + 1);
+    let mut b = node(rb, "bbbb", "aaaa", "192.0.2.2:2000", seed * 2 + 2);
+    a.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.2:2000"),
+            0,
+        ))
+        .unwrap();
+    b.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.1:1000"),
+            0,
+        ))
+        .unwrap();
+    start(&mut a, &mut b, t0);
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(8),
+    );
+    (a, b)
+}
+
+#[test]
+fn role_conflicts_resolve_without_flapping_over_1000_seeds() {
+    for seed in 0..1000u64 {
+        let (ra, rb) = if seed % 2 == 0 {
+            (Role::Controlling, Role::Controlling)
+        } else {
+            (Role::Controlled, Role::Controlled)
+        };
+        let (a, b) = role_conflict_run(seed, ra, rb);
+        assert_ne!(
+            a.agent.role(),
+            b.agent.role(),
+            "seed {seed}: roles differ at the end"
+        );
+        // The side with the larger tie-breaker ends controlling.
+        let a_wins = a.agent.tie_breaker() > b.agent.tie_breaker();
+        assert_eq!(a.agent.role() == Role::Controlling, a_wins, "seed {seed}");
+        for n in [&a, &b] {
+            let changes = n
+                .events
+                .iter()
+                .filter(|e| matches!(e, Event::RoleChanged { .. }))
+                .count();
+            assert!(
+                changes <= 1,
+                "seed {seed}: {changes} role changes (flapping)"
+            );
+        }
+        assert!(
+            a.agent.is_connected() && b.agent.is_connected(),
+            "seed {seed}"
+        );
+        assert_eq!(
+            nominated(&a).map(|p| p.1),
+            Some(addr("192.0.2.2:2000")),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn consent_lost_after_30_s_and_sending_stops_within_one_tick() {
+    let t0 = Instant::now();
+    let mut net = Net::new(4);
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "192.0.2.1:1000", 1);
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "192.0.2.2:2000", 2);
+    a.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.2:2000"),
+            0,
+        ))
+        .unwrap();
+    start(&mut a, &mut b, t0);
+    let t1 = run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(2),
+    );
+    assert!(a.agent.is_connected());
+    // Consent keeps the pair alive for minutes while the peer answers.
+    let t2 = run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t1,
+        t1 + Duration::from_secs(120),
+    );
+    assert!(a.agent.selected_pair().is_some());
+    assert!(!a.events.iter().any(|e| matches!(e, Event::Failed { .. })));
+    // Cut the path: no response for 30 s.
+    net.up = false;
+    let mut now = t2;
+    let mut lost_at = None;
+    while now < t2 + Duration::from_secs(40) {
+        let next = a
+            .agent
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_secs(1));
+        now = next.max(now);
+        a.agent.handle_timeout(now);
+        while a.agent.poll_transmit().is_some() {}
+        if a.agent.selected_pair().is_none() {
+            lost_at = Some(now);
+            break;
+        }
+    }
+    let lost_at = lost_at.expect("consent lost");
+    // The last authenticated response came at most one consent interval (<= 6 s) before
+    // the cut; consent must expire within 30 s of it, and exactly at a poll_timeout tick.
+    assert!(lost_at <= t2 + Duration::from_secs(30));
+    assert!(lost_at >= t2 + Duration::from_secs(23));
+    let mut evs = Vec::new();
+    while let Some(e) = a.agent.poll_event() {
+        evs.push(e);
+    }
+    assert!(evs.contains(&Event::Failed {
+        reason: FailureReason::ConsentLost
+    }));
+    assert!(a.agent.poll_transmit().is_none());
+    a.agent.handle_timeout(lost_at + Duration::from_secs(10));
+    assert!(
+        a.agent.poll_transmit().is_none(),
+        "nothing is sent after consent is lost"
+    );
+}
+
+#[test]
+fn ice_restart_reconnects_with_new_credentials() {
+    let t0 = Instant::now();
+    let mut net = Net::new(5);
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "192.0.2.1:1000", 1);
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "192.0.2.2:2000", 2);
+    let cb = Candidate::new(CandidateKind::Host, addr("192.0.2.2:2000"), 0);
+    let ca = Candidate::new(CandidateKind::Host, addr("192.0.2.1:1000"), 0);
+    a.agent.add_remote_candidate(cb).unwrap();
+    b.agent.add_remote_candidate(ca).unwrap();
+    start(&mut a, &mut b, t0);
+    let t1 = run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(2),
+    );
+    assert!(a.agent.is_connected() && b.agent.is_connected());
+    // RFC 8445 §9: both sides change ufrag and password; roles are kept.
+    a.agent.restart(t1, creds("cccc"));
+    b.agent.restart(t1, creds("dddd"));
+    a.agent.set_remote_credentials(creds("dddd"));
+    b.agent.set_remote_credentials(creds("cccc"));
+    a.agent.add_remote_candidate(cb).unwrap();
+    b.agent.add_remote_candidate(ca).unwrap();
+    // Data keeps flowing on the previous pair during the restart.
+    assert!(a.agent.selected_pair().is_some());
+    a.events.clear();
+    b.events.clear();
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t1,
+        t1 + Duration::from_secs(3),
+    );
+    assert!(a.agent.is_connected() && b.agent.is_connected());
+    assert!(nominated(&a).is_some() && nominated(&b).is_some());
+    assert_eq!(a.agent.role(), Role::Controlling);
+}
