@@ -39,6 +39,7 @@ pub mod coturn;
 mod error;
 pub mod impair;
 pub mod lab;
+pub mod matrix;
 pub mod nat;
 pub mod natdiscovery;
 pub mod netns;
@@ -47,6 +48,7 @@ pub mod process;
 pub mod punch;
 pub mod selftest;
 pub mod stun;
+pub mod venv;
 
 pub use error::{Error, Result};
 pub use impair::Impairment;

@@ -18,6 +18,10 @@ pub const INTERVAL: Duration = Duration::from_millis(50);
 /// The outcome of one probe run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Punch {
+    /// A's own socket address.
+    pub a_local: SocketAddr,
+    /// B's own socket address.
+    pub b_local: SocketAddr,
     /// A's reflexive address as the server saw it.
     pub a_srflx: SocketAddr,
     /// B's reflexive address as the server saw it.
@@ -32,6 +36,21 @@ impl Punch {
     /// Both directions got through.
     pub fn connected(&self) -> bool {
         self.a_heard_from.is_some() && self.b_heard_from.is_some()
+    }
+
+    /// The kind of path that worked: "host" (no translation on either side), "srflx" (the
+    /// reflexive addresses), "prflx" (a mapping the peer learned from arriving probes), or
+    /// "-" when it did not connect.
+    pub fn path(&self) -> &'static str {
+        if !self.connected() {
+            "-"
+        } else if self.used_prflx() {
+            "prflx"
+        } else if self.a_srflx == self.a_local && self.b_srflx == self.b_local {
+            "host"
+        } else {
+            "srflx"
+        }
     }
 
     /// Whether a side's working address differed from its reflexive one (a peer-reflexive
@@ -73,6 +92,8 @@ pub fn punch(a: &Host, b: &Host, stun_server: SocketAddr, duration: Duration) ->
         side_b.receive()?;
     }
     Ok(Punch {
+        a_local: side_a.socket.local_addr().map_err(io)?,
+        b_local: side_b.socket.local_addr().map_err(io)?,
         a_srflx,
         b_srflx,
         a_heard_from: side_a.heard.first().copied(),

@@ -167,12 +167,13 @@ impl ImpairCheck {
     }
 
     /// Round trips within the configured delay (twice: the WAN link is crossed both ways)
-    /// ± jitter plus 15 ms of slack, and the loss within 3.5 standard deviations of
+    /// ± jitter plus 25 ms of slack (the delayer polls every millisecond; a busy machine
+    /// adds scheduling delay), and the loss within 3.5 standard deviations of
     /// 1 - (1 - loss)², the round-trip loss of two independent crossings.
     pub fn passed(&self) -> bool {
         let cfg = self.impairment.unwrap_or(Impairment::delay(Duration::ZERO));
         let lo = (cfg.delay.saturating_sub(cfg.jitter)) * 2;
-        let hi = (cfg.delay + cfg.jitter) * 2 + Duration::from_millis(15);
+        let hi = (cfg.delay + cfg.jitter) * 2 + Duration::from_millis(25);
         let in_range = self.rtts.iter().all(|r| *r >= lo && *r <= hi);
         let p = 1.0 - (1.0 - cfg.loss).powi(2);
         let sd = (p * (1.0 - p) / self.sent.max(1) as f64).sqrt();
@@ -356,11 +357,7 @@ impl Report {
             m += "\n### Raw UDP simultaneous open (lab baseline, not in8)\n\n";
             m += "| A | B | expected | connected | path | result |\n|---|---|---|---|---|---|\n";
             for c in &self.punch {
-                let path = match (c.punch.connected(), c.punch.used_prflx()) {
-                    (false, _) => "-",
-                    (true, true) => "prflx",
-                    (true, false) => "srflx",
-                };
+                let path = c.punch.path();
                 let _ = writeln!(
                     m,
                     "| {} | {} | {} | {} | {} | {} |",

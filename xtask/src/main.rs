@@ -2,6 +2,7 @@
 
 mod ci;
 mod fuzz;
+mod interop;
 mod layers;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,8 @@ enum Task {
         /// Only benchmarks whose name contains this.
         filter: Option<String>,
     },
+    /// The NAT lab (needs root): selftest (default), clean, matrix [--runs N], venv.
+    Interop(interop::Args),
     /// Fail if a sans-IO crate (artifact, ice, gossip, topology) depends on tokio or on an
     /// in8 runtime crate.
     CheckLayers,
@@ -45,6 +48,7 @@ fn main() -> Result<()> {
             cargo(&args)
         }
         Task::CheckLayers => layers::run(),
+        Task::Interop(a) => interop::run(&a),
     }
 }
 

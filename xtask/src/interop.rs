@@ -1,0 +1,147 @@
+//! `cargo xtask interop [selftest | clean | matrix [--runs N] | venv]`: the NAT lab.
+//!
+//! Installs what the lab needs (Debian packages through apt-get, as root), builds the
+//! `in8-lab` binary of `interop/` and runs it. `selftest` (the default) also runs the lab's
+//! ignored integration tests. Everything lab-related lives in the `in8-interop` crate; this
+//! file only installs and calls.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+/// The Debian packages the lab needs: namespaces and veth (iproute2), the NAT rules
+/// (nftables), NFQUEUE for impairment (iptables, through nft_compat), and coturn with its
+/// tools (turnutils_natdiscovery, turnutils_uclient). The delayer speaks netlink itself.
+pub(crate) const PACKAGES: &[&str] = &["iproute2", "nftables", "iptables", "coturn"];
+
+/// Arguments of `cargo xtask interop`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    task: Option<Task>,
+}
+
+#[derive(clap::Subcommand)]
+enum Task {
+    /// Build the lab, check every NAT type (RFC 5780), the punch baseline, TURN and
+    /// impairment, then run the lab's ignored tests (the default).
+    Selftest {
+        /// Write the self-test report to docs/results/nat-lab.md.
+        #[arg(long)]
+        record: bool,
+    },
+    /// Remove every lab namespace and lab coturn left behind by killed runs.
+    Clean,
+    /// The in8 NAT matrix (21 cells; cells that cannot run yet say why).
+    Matrix {
+        /// Seeded runs per cell.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+        /// Only the reduced matrix CI runs.
+        #[arg(long)]
+        reduced: bool,
+        /// 50 ms delay and 2 % loss per site.
+        #[arg(long)]
+        impaired: bool,
+        /// Write docs/results/nat-matrix.md.
+        #[arg(long)]
+        record: bool,
+    },
+    /// Create the Python venv with aiortc / aioice (target/interop-venv).
+    Venv,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg")
+        .args(["-s", package])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Installs the missing lab packages with apt-get (needs root and a Debian system).
+pub(crate) fn install_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "the NAT lab needs root and the Debian packages {}; run as root",
+            missing.join(" ")
+        );
+    }
+    crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+fn lab(args: &[&str]) -> Result<()> {
+    let mut all = vec!["run", "-q", "-p", "in8-interop", "--bin", "in8-lab", "--"];
+    all.extend_from_slice(args);
+    crate::cargo(&all)
+}
+
+pub(crate) fn run(a: &Args) -> Result<()> {
+    match a.task.as_ref().unwrap_or(&Task::Selftest { record: false }) {
+        Task::Selftest { record } => {
+            install_packages()?;
+            if !is_root() {
+                bail!("the NAT lab needs root (network namespaces, nftables, NFQUEUE)");
+            }
+            let mut args = vec!["selftest"];
+            if *record {
+                args.extend(["--markdown", "docs/results/nat-lab.md"]);
+            }
+            lab(&args)?;
+            crate::cargo(&["test", "-p", "in8-interop", "--", "--ignored"])
+        }
+        Task::Clean => lab(&["clean"]),
+        Task::Matrix {
+            runs,
+            reduced,
+            impaired,
+            record,
+        } => {
+            install_packages()?;
+            crate::cargo(&["build", "-q", "-p", "in8-cli"])?;
+            let runs = runs.to_string();
+            let mut command = format!("cargo xtask interop matrix --runs {runs}");
+            let mut args = vec!["matrix", "--runs", &runs];
+            if *reduced {
+                args.push("--reduced");
+                command += " --reduced";
+            }
+            if *impaired {
+                args.push("--impaired");
+                command += " --impaired";
+            }
+            if *record {
+                command += " --record";
+                args.extend([
+                    "--out",
+                    if *impaired {
+                        "docs/results/nat-matrix-impaired.md"
+                    } else {
+                        "docs/results/nat-matrix.md"
+                    },
+                ]);
+            }
+            args.extend(["--command", &command]);
+            lab(&args)
+        }
+        Task::Venv => lab(&["venv"]),
+    }
+}
