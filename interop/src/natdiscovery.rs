@@ -1,13 +1,13 @@
 //! RFC 5780 NAT behaviour discovery with coturn's `turnutils_natdiscovery`, run on a lab
 //! host against the lab's coturn, and its output parsed into a [`Behaviour`].
 //!
-//! RFC 5780 §4.3 (mapping): the client sends to the primary address, then to the
-//! alternate address (and port); "If the XOR-MAPPED-ADDRESS in the Binding response is the
-//! same as test I's, the NAT currently has Endpoint-Independent Mapping". §4.4 (filtering):
-//! the client asks the server to answer from the alternate address and port ("If the client
-//! receives a response, the current behavior of the NAT is Endpoint-Independent Filtering"),
-//! then from the alternate port only (a response means Address-Dependent Filtering; none,
-//! Address and Port-Dependent Filtering).
+//! RFC 5780 §4.3 (mapping), test II: "If the XOR-MAPPED-ADDRESS in the Binding Response is
+//! the same as test I the NAT currently has Endpoint-Independent Mapping." §4.4 (filtering),
+//! test II asks the server to answer from its alternate address and port: "If the client
+//! receives a response, the current behavior of the NAT is Endpoint-Independent
+//! Filtering." Test III asks for the alternate port only: "If the client receives a
+//! response, the current behavior is Address-Dependent Filtering; if no response is
+//! received, the current behavior is Address and Port-Dependent Filtering."
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
