@@ -55,6 +55,12 @@ impl Agent {
         // RFC 8489 §9.1.3: a request without MESSAGE-INTEGRITY or USERNAME gets 400; a
         // wrong USERNAME or MESSAGE-INTEGRITY gets 401. Neither creates state, and the
         // reply is sent only when it is no larger than the request.
+        // RFC 8445 §7.2.2: "The FINGERPRINT mechanism MUST be used for connectivity
+        // checks" (it is how STUN is told apart from other traffic on the socket).
+        if !msg.has_fingerprint() {
+            self.stats.rejected += 1;
+            return Err(Error::MissingAttribute("FINGERPRINT"));
+        }
         let Some(username) = msg.username() else {
             self.stats.rejected += 1;
             self.reply_unauthenticated(from, to, msg, 400, "Bad Request");
