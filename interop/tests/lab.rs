@@ -98,6 +98,16 @@ fn commands_run_inside_the_host_namespace() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(bad.stderr.contains("nosuch0"), "{}", bad.stderr);
+    // Nothing routes out of the lab: the internet router has no default route (a route
+    // lookup only, no packet is sent).
+    let out = in8_interop::process::ChildGuard::spawn(
+        lab.inet().command("ip").args(["route", "get", "8.8.8.8"]),
+    )
+    .unwrap()
+    .wait(Duration::from_secs(5))
+    .unwrap();
+    assert!(!out.status.success(), "{}", out.combined());
+    assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
     // The public host is reachable from the NATed one through the internet router, and
     // sees the NAT's address.
     let public = lab.host(1).unwrap();
@@ -225,4 +235,37 @@ fn natdiscovery_run_helper_agrees_with_the_batch_check() {
     let (d, out) = natdiscovery::run(host.netns(), host.addr().into(), server).unwrap();
     assert!(out.status.success(), "{}", out.combined());
     assert_eq!(d.behaviour, NatType::Restricted.expected());
+}
+
+#[test]
+#[ignore = "needs root and the NAT lab: cargo xtask interop"]
+fn hosts_of_one_site_share_its_public_address_and_their_lan() {
+    let lab = Lab::start(&LabConfig::new().site_with(SiteConfig {
+        hosts: 3,
+        ..SiteConfig::new(NatType::PortRestricted)
+    }))
+    .unwrap();
+    let site = lab.site(0).unwrap();
+    assert_eq!(site.hosts().len(), 3);
+    let server = lab.coturn().unwrap().stun_addr();
+    let mut seen = Vec::new();
+    for host in site.hosts() {
+        let socket = host.udp_socket(0).unwrap();
+        let reflexive = stun::query(&socket, server, Duration::from_secs(3)).unwrap();
+        assert_eq!(reflexive.ip(), std::net::IpAddr::V4(site.public_addr()));
+        seen.push(host.addr());
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    // Hosts of one site reach each other directly on the LAN (no NAT between them).
+    let (a, b) = (site.host(0).unwrap(), site.host(2).unwrap());
+    let rx = b.udp_socket(5000).unwrap();
+    a.udp_socket(0)
+        .unwrap()
+        .send_to(b"lan", (b.addr(), 5000))
+        .unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 8];
+    let (_, from) = rx.recv_from(&mut buf).unwrap();
+    assert_eq!(from.ip(), std::net::IpAddr::V4(a.addr()));
 }

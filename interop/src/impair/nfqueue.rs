@@ -75,8 +75,12 @@ impl Running {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(_) => {
-                let _ = running.finish();
-                return Err(Error::Queue("the delayer thread did not start".into()));
+                // The thread ended before reporting (e.g. it could not join the namespace):
+                // its own error says why.
+                let why = running.finish().err();
+                return Err(
+                    why.unwrap_or_else(|| Error::Queue("the delayer thread did not start".into()))
+                );
             }
         }
         for rule in rules("wan") {
