@@ -1,7 +1,6 @@
 //! The event loop: one priority queue of timestamped events for all nodes.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,6 +18,9 @@ use crate::{Error, Report};
 
 mod control;
 mod observe;
+mod queue;
+
+use queue::{Key, Queue};
 
 pub(crate) use control::Control;
 
@@ -58,30 +60,11 @@ pub(crate) enum Kind {
     Prune,
 }
 
+/// A queued event: which node it is for, and what.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    at: Time,
-    seq: u64,
     node: u32,
     kind: Kind,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    // BinaryHeap is a max-heap: the earliest (then first scheduled) entry is the greatest.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 /// Counters over the whole run.
@@ -112,7 +95,7 @@ pub struct Sim {
     pub(crate) cfg: Arc<in8_gossip::Config>,
     pub(crate) lat: LatencyModel,
     pub(crate) nodes: Vec<Node>,
-    queue: BinaryHeap<Entry>,
+    queue: Queue<Entry>,
     seq: u64,
     pub(crate) now: Time,
     pub(crate) rng: ChaCha8Rng,
@@ -153,6 +136,26 @@ const KINDS: [&str; 15] = [
     "intro-unavailable",
 ];
 
+fn kind_index(m: &Message<u32>) -> usize {
+    match m {
+        Message::Join => 0,
+        Message::JoinReply { .. } => 1,
+        Message::ForwardJoin { .. } => 2,
+        Message::Neighbor { .. } => 3,
+        Message::NeighborReply { .. } => 4,
+        Message::Disconnect { .. } => 5,
+        Message::Shuffle { .. } => 6,
+        Message::ShuffleReply { .. } => 7,
+        Message::Gossip { .. } => 8,
+        Message::IHave { .. } => 9,
+        Message::Graft { .. } => 10,
+        Message::Prune => 11,
+        Message::IntroRequest { .. } => 12,
+        Message::Introduce { .. } => 13,
+        Message::IntroUnavailable { .. } => 14,
+    }
+}
+
 pub(crate) fn secs(s: f64) -> Time {
     Time::from_micros((s.max(0.0) * 1e6) as u64)
 }
@@ -177,7 +180,7 @@ impl Sim {
             cfg,
             lat,
             nodes: Vec::new(),
-            queue: BinaryHeap::new(),
+            queue: Queue::new(),
             seq: 0,
             now: Time::ZERO,
             rng: ChaCha8Rng::seed_from_u64(mix64(sc.seed)),
@@ -247,12 +250,11 @@ impl Sim {
 
     pub(crate) fn push(&mut self, at: Time, node: u32, kind: Kind) {
         self.seq += 1;
-        self.queue.push(Entry {
-            at,
+        let key = Key {
+            at: at.as_micros(),
             seq: self.seq,
-            node,
-            kind,
-        });
+        };
+        self.queue.push(key, Entry { node, kind });
     }
 
     /// Runs to the end of the scenario and reports.
@@ -266,10 +268,13 @@ impl Sim {
 
     /// Processes every event up to and including `until`.
     pub fn run_until(&mut self, until: Time) {
-        while self.queue.peek().is_some_and(|e| e.at <= until) {
+        let until_us = until.as_micros();
+        while self.queue.peek_key().is_some_and(|k| k.at <= until_us) {
             self.peak_queue = self.peak_queue.max(self.queue.len());
-            let Some(e) = self.queue.pop() else { break };
-            self.now = e.at;
+            let Some((k, e)) = self.queue.pop() else {
+                break;
+            };
+            self.now = Time::from_micros(k.at);
             self.events += 1;
             self.dispatch(e.node, e.kind);
         }
@@ -417,8 +422,7 @@ impl Sim {
     fn transmit(&mut self, from: u32, to: u32, msg: Message<u32>) {
         let now = self.now;
         let bytes = crate::wire_len(&msg, self.record_len);
-        let k = KINDS.iter().position(|k| *k == msg.name()).unwrap_or(0);
-        self.kind_counts[k] += 1;
+        self.kind_counts[kind_index(&msg)] += 1;
         {
             let node = &mut self.nodes[from as usize];
             node.sent += 1;
@@ -713,5 +717,28 @@ impl Sim {
             .copied()
             .zip(self.kind_counts.iter().copied())
             .collect()
+    }
+}
+
+impl Sim {
+    /// Bytes the event queue holds (slab and buckets at their peak capacity).
+    pub(crate) fn queue_bytes(&self) -> usize {
+        self.queue.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn per_node_structures_stay_small() {
+        // A million nodes must fit in 4 KB each with everything else; these are the
+        // fixed parts (views are on the heap, sized by the config).
+        let node = core::mem::size_of::<Node>();
+        let entry = core::mem::size_of::<Option<Entry>>();
+        println!("Node {node} B, queue entry {entry} B");
+        assert!(node <= 320, "Node is {node} bytes");
+        assert!(entry <= 80, "queue entry is {entry} bytes");
     }
 }

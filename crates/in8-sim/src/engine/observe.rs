@@ -187,8 +187,7 @@ impl Sim {
             msgs_per_node_per_s: sent as f64 / n / sim_s.max(1e-9),
             state_bytes_per_node: state_bytes as f64 / n,
             queue_peak: self.peak_queue,
-            queue_bytes_per_node: (self.peak_queue * core::mem::size_of::<super::Entry>()) as f64
-                / n,
+            queue_bytes_per_node: self.queue_bytes() as f64 / n,
             record_bytes: self.record_len,
             totals,
             overlay,
