@@ -317,6 +317,12 @@ impl Gossip {
                 self.push_event(Event::SelfRevoked);
             }
             RevocationTarget::Member(m) => {
+                if self.core.is_active(m) {
+                    // Tell the revoked neighbour before dropping the link, so that it
+                    // learns why (it will not be admitted anywhere any more).
+                    let records = vec![record.clone()];
+                    self.push_transmit(m, crate::wire::Frame::Revocations { records }.encode());
+                }
                 self.core.forget(m, &mut self.out);
                 self.records.remove(&m);
                 self.push_event(Event::PeerRevoked(m));
