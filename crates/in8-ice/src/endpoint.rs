@@ -21,7 +21,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::agent::{Agent, Config, Credentials, Event, KeepOpen, Role};
-use crate::candidate::LocalCandidate;
+use crate::candidate::{CandidateKind, LocalCandidate};
 use crate::error::Error;
 use crate::responder::{self, ResponderConfig};
 use crate::stun::{Class, IntegrityKey, Message};
@@ -100,6 +100,13 @@ struct Entry {
     agent: Agent,
     invite: Option<InviteId>,
     username_in: Vec<u8>,
+    /// Relayed candidates are used in this session only when its invitation allows relays
+    /// (seed claim 18: a relay is a policy choice, never silent).
+    relay_allowed: bool,
+}
+
+fn relay_ok(c: &in8_artifact::Candidate, allowed: bool) -> bool {
+    allowed || c.kind != CandidateKind::Relay
 }
 
 /// Counters of the endpoint itself.
@@ -166,7 +173,9 @@ impl Endpoint {
             self.locals.push(c);
         }
         for e in self.sessions.values_mut() {
-            let _ = e.agent.add_local_candidate(c);
+            if relay_ok(&c.candidate, e.relay_allowed) {
+                let _ = e.agent.add_local_candidate(c);
+            }
         }
     }
 
@@ -210,6 +219,7 @@ impl Endpoint {
         now: Instant,
         mut agent: Agent,
         invite: Option<InviteId>,
+        relay_allowed: bool,
     ) -> Result<SessionId, Error> {
         if self.sessions.len() >= self.config.max_sessions {
             self.stats.refused += 1;
@@ -218,7 +228,11 @@ impl Endpoint {
                 max: self.config.max_sessions,
             });
         }
-        for c in &self.locals {
+        for c in self
+            .locals
+            .iter()
+            .filter(|c| relay_ok(&c.candidate, relay_allowed))
+        {
             let _ = agent.add_local_candidate(*c);
         }
         let mut username_in = agent.local_credentials().ufrag.as_bytes().to_vec();
@@ -233,6 +247,7 @@ impl Endpoint {
                 agent,
                 invite,
                 username_in,
+                relay_allowed,
             },
         );
         self.drain(id);
@@ -248,14 +263,18 @@ impl Endpoint {
         local: Credentials,
         remote: Credentials,
         remote_candidates: &[in8_artifact::Candidate],
+        relay_allowed: bool,
     ) -> Result<SessionId, Error> {
         let seed = self.rng.next_u64();
         let mut a = Agent::new(self.config.agent.clone(), role, local, seed);
         a.set_remote_credentials(remote);
-        for c in remote_candidates {
+        for c in remote_candidates
+            .iter()
+            .filter(|c| relay_ok(c, relay_allowed))
+        {
             let _ = a.add_remote_candidate(*c);
         }
-        self.insert(now, a, None)
+        self.insert(now, a, None, relay_allowed)
     }
 
     /// Phase 1, invitee side: check the inviter's candidates with credentials derived from
@@ -274,13 +293,14 @@ impl Endpoint {
         let seed = self.rng.next_u64();
         let mut a = Agent::new(self.config.agent.clone(), Role::Controlling, local, seed);
         a.set_remote_credentials(remote);
-        for c in &invitation.candidates {
+        let relay = invitation.flags.contains(Flags::RELAY_ALLOWED);
+        for c in invitation.candidates.iter().filter(|c| relay_ok(c, relay)) {
             let _ = a.add_remote_candidate(*c);
         }
         if invitation.flags.contains(Flags::RSVP_ALLOWED) {
             a.set_keep_open(Some(self.config.keep_open));
         }
-        self.insert(now, a, Some(invitation.invite_id()))
+        self.insert(now, a, Some(invitation.invite_id()), relay)
     }
 
     /// Phase 2, inviter side: the RSVP arrived (already verified by the caller with
@@ -308,7 +328,11 @@ impl Endpoint {
         if let Some(id) = self.by_username.get(&username).copied()
             && let Some(e) = self.sessions.get_mut(&id)
         {
-            for c in &rsvp.candidates {
+            for c in rsvp
+                .candidates
+                .iter()
+                .filter(|c| relay_ok(c, e.relay_allowed))
+            {
                 let _ = e.agent.add_remote_candidate(*c);
             }
             e.agent.handle_timeout(now);
@@ -322,10 +346,11 @@ impl Endpoint {
         let seed = self.rng.next_u64();
         let mut a = Agent::new(self.config.agent.clone(), Role::Controlled, local, seed);
         a.set_remote_credentials(remote);
-        for c in &rsvp.candidates {
+        let relay = invitation.flags.contains(Flags::RELAY_ALLOWED);
+        for c in rsvp.candidates.iter().filter(|c| relay_ok(c, relay)) {
             let _ = a.add_remote_candidate(*c);
         }
-        self.insert(now, a, Some(invitation.invite_id()))
+        self.insert(now, a, Some(invitation.invite_id()), relay)
     }
 
     /// A session.
@@ -487,6 +512,7 @@ impl Endpoint {
         }
         l.sessions += 1;
         let invite = l.invitation.invite_id();
+        let relay = l.invitation.flags.contains(Flags::RELAY_ALLOWED);
         let remote = Credentials {
             password: l.invitation.secret.invitee_password(remote_ufrag),
             ufrag: remote_ufrag.to_owned(),
@@ -499,7 +525,7 @@ impl Endpoint {
         let mut a = Agent::new(self.config.agent.clone(), Role::Controlled, local, seed);
         a.set_remote_credentials(remote);
         let remote_ufrag = remote_ufrag.to_owned();
-        let id = match self.insert(now, a, Some(invite)) {
+        let id = match self.insert(now, a, Some(invite), relay) {
             Ok(id) => id,
             Err(e) => {
                 if let Some(l) = self

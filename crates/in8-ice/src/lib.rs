@@ -6,6 +6,8 @@ mod agent;
 mod candidate;
 mod endpoint;
 mod error;
+pub mod nat;
+pub mod punch;
 pub mod responder;
 pub mod stun;
 mod transmit;

@@ -444,3 +444,63 @@ fn ice_restart_reconnects_with_new_credentials() {
     assert!(nominated(&a).is_some() && nominated(&b).is_some());
     assert_eq!(a.agent.role(), Role::Controlling);
 }
+
+/// A sequential symmetric NAT against address-and-port-dependent filtering fails with plain
+/// ICE (see the matrix) but connects when the easy side also checks predicted ports.
+#[test]
+fn port_prediction_beats_a_sequential_symmetric_nat() {
+    use in8_ice::nat::{Observation, Probe, classify};
+    use in8_ice::punch::predicted_candidates;
+    let stun = [
+        addr("192.0.2.200:3478"),
+        addr("192.0.2.201:3478"),
+        addr("192.0.2.202:3478"),
+    ];
+    let t0 = Instant::now();
+    let mut net = Net::new(77);
+    net.add_nat(Nat::SymmetricSequential, "10.0.0.1", "203.0.113.1");
+    net.add_nat(Nat::PortRestricted, "10.0.1.1", "203.0.113.2");
+    let (ha, hb) = (addr("10.0.0.1:1000"), addr("10.0.1.1:2000"));
+    // a classifies its NAT from three reflectors (RFC 5780 logic, plain reflectors).
+    let obs: Vec<Observation> = stun
+        .iter()
+        .map(|s| Observation {
+            probe: Probe {
+                to: *s,
+                change_ip: false,
+                change_port: false,
+            },
+            mapped: Some(net.reflexive(ha, *s)),
+        })
+        .collect();
+    let class = classify(ha, &obs);
+    let in8_ice::nat::PortAllocation::Sequential { delta } = class.ports else {
+        panic!("{class:?}")
+    };
+    let last = obs.last().unwrap().mapped.unwrap();
+    let rb = net.reflexive(hb, stun[0]);
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "10.0.0.1:1000", 1);
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "10.0.1.1:2000", 2);
+    a.agent
+        .add_remote_candidate(Candidate::new(CandidateKind::ServerReflexive, rb, 0))
+        .unwrap();
+    for c in predicted_candidates(last.ip(), last.port(), delta, 4) {
+        b.agent.add_remote_candidate(c).unwrap();
+    }
+    // b starts first (it learned a's class and prediction from the RSVP / introduction).
+    b.agent.handle_timeout(t0);
+    let t1 = run(&mut net, &mut [&mut b], t0, t0 + Duration::from_millis(300));
+    a.agent.handle_timeout(t1);
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t1,
+        t1 + Duration::from_secs(10),
+    );
+    assert!(
+        a.agent.is_connected() && b.agent.is_connected(),
+        "{:?}\n{:?}",
+        a.events,
+        b.events
+    );
+}

@@ -319,3 +319,40 @@ fn keep_open_is_bounded_in_duration() {
     );
     assert_eq!(bob.endpoint.poll_timeout(), None, "quiet afterwards");
 }
+
+#[test]
+fn relay_candidates_only_when_the_invitation_allows_them() {
+    use in8_artifact::Flags;
+    let t0 = Instant::now();
+    let relay = Candidate::new(CandidateKind::Relay, addr("198.51.100.9:50000"), 1);
+    let host = Candidate::new(CandidateKind::Host, addr("198.51.100.1:4488"), 0);
+    for allowed in [false, true] {
+        let mut inv = invitation(5, vec![host, relay]);
+        inv.flags = if allowed {
+            Flags::RSVP_ALLOWED.with(Flags::RELAY_ALLOWED)
+        } else {
+            Flags::RSVP_ALLOWED
+        };
+        let mut e = Endpoint::new(EndpointConfig::default(), 1);
+        e.add_local_candidate(LocalCandidate::host(addr("10.0.1.1:5000"), 0));
+        let my_relay = LocalCandidate::new(
+            Candidate::new(CandidateKind::Relay, addr("198.51.100.9:50001"), 2),
+            addr("198.51.100.9:50001"),
+        );
+        e.add_local_candidate(my_relay);
+        let id = e.join(t0, &inv).unwrap();
+        let s = e.session(id).unwrap();
+        let remote_relays = s
+            .remote_candidates()
+            .iter()
+            .filter(|c| c.candidate.kind == CandidateKind::Relay)
+            .count();
+        let local_relays = s
+            .local_candidates()
+            .iter()
+            .filter(|c| c.candidate.kind == CandidateKind::Relay)
+            .count();
+        assert_eq!(remote_relays, usize::from(allowed), "allowed {allowed}");
+        assert_eq!(local_relays, usize::from(allowed), "allowed {allowed}");
+    }
+}

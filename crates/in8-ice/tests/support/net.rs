@@ -21,6 +21,8 @@ pub enum Nat {
     PortRestricted,
     /// Address-and-port-dependent mapping and filtering (random ports).
     Symmetric,
+    /// Address-and-port-dependent mapping and filtering, ports allocated sequentially.
+    SymmetricSequential,
 }
 
 struct NatBox {
@@ -35,7 +37,8 @@ struct NatBox {
 
 impl NatBox {
     fn outbound(&mut self, from: SocketAddr, to: SocketAddr, rng: &mut ChaCha8Rng) -> SocketAddr {
-        let key = (from, (self.kind == Nat::Symmetric).then_some(to));
+        let sym = matches!(self.kind, Nat::Symmetric | Nat::SymmetricSequential);
+        let key = (from, sym.then_some(to));
         let port = match self.out.get(&key) {
             Some(p) => *p,
             None => {
@@ -62,7 +65,9 @@ impl NatBox {
                 .contacted
                 .iter()
                 .any(|(p, r)| *p == to.port() && r.ip() == from.ip()),
-            Nat::PortRestricted | Nat::Symmetric => self.contacted.contains(&(to.port(), from)),
+            Nat::PortRestricted | Nat::Symmetric | Nat::SymmetricSequential => {
+                self.contacted.contains(&(to.port(), from))
+            }
         };
         ok.then_some(inside)
     }
