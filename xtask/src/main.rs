@@ -4,6 +4,7 @@ mod ci;
 mod fuzz;
 mod interop;
 mod layers;
+mod sim;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +32,8 @@ enum Task {
     },
     /// The NAT lab (needs root): selftest (default), clean, matrix [--runs N], venv.
     Interop(interop::Args),
+    /// Run a simulator scenario (release build), print its table, write SVG plots.
+    Sim(sim::Args),
     /// Fail if a sans-IO crate (artifact, ice, gossip, topology) depends on tokio or on an
     /// in8 runtime crate.
     CheckLayers,
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
             cargo(&args)
         }
         Task::CheckLayers => layers::run(),
+        Task::Sim(a) => sim::run(&a),
         Task::Interop(a) => interop::run(&a),
     }
 }
