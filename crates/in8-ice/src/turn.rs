@@ -406,19 +406,20 @@ impl TurnClient {
         if msg.class() == Class::Error {
             // RFC 8489 §9.2.5: a 401 with REALM and NONCE (first contact) or a 438 Stale
             // Nonce with a new NONCE: retry once with the credentials.
-            if matches!(code, Some(401 | 438)) && p.auth_retries < 2 {
-                if let (Some(realm), Some(nonce)) = (msg.get(attr::REALM), msg.get(attr::NONCE)) {
-                    let realm = String::from_utf8_lossy(realm).into_owned();
-                    self.key = Some(IntegrityKey::long_term(
-                        &self.config.username,
-                        &realm,
-                        &self.config.password,
-                    ));
-                    self.realm = Some(realm);
-                    self.nonce = Some(nonce.to_vec());
-                    self.request(now, p.req, p.auth_retries + 1);
-                    return Ok(());
-                }
+            if matches!(code, Some(401 | 438))
+                && p.auth_retries < 2
+                && let (Some(realm), Some(nonce)) = (msg.get(attr::REALM), msg.get(attr::NONCE))
+            {
+                let realm = String::from_utf8_lossy(realm).into_owned();
+                self.key = Some(IntegrityKey::long_term(
+                    &self.config.username,
+                    &realm,
+                    &self.config.password,
+                ));
+                self.realm = Some(realm);
+                self.nonce = Some(nonce.to_vec());
+                self.request(now, p.req, p.auth_retries + 1);
+                return Ok(());
             }
             if p.req == Req::Allocate {
                 self.state = State::Idle;
