@@ -20,6 +20,8 @@ mod control;
 mod observe;
 mod queue;
 
+pub use observe::CONVERGED_SYMMETRY;
+
 use queue::{Key, Queue};
 
 pub(crate) use control::Control;

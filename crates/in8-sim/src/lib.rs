@@ -10,7 +10,7 @@ mod report;
 mod scenario;
 mod topo;
 
-pub use engine::{Sim, Totals};
+pub use engine::{CONVERGED_SYMMETRY, Sim, Totals};
 pub use metrics::{BroadcastReport, Disturbance, Sample};
 pub use net::{LatencyModel, Nat, Reach, reach};
 pub use report::{Overlay, OverlayNode, Report};

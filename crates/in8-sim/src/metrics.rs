@@ -151,7 +151,8 @@ pub struct Disturbance {
     pub what: &'static str,
     /// When, seconds.
     pub at_s: f64,
-    /// Seconds until a sample showed one component, no isolated node and symmetric views.
+    /// Seconds until a sample showed one component, no isolated node and view symmetry of
+    /// at least [`crate::CONVERGED_SYMMETRY`].
     pub converged_after_s: Option<f64>,
 }
 

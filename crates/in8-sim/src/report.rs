@@ -79,6 +79,10 @@ pub struct Report {
     pub totals: Totals,
     /// The overlay at the end (networks up to 300 nodes).
     pub overlay: Option<Overlay>,
+    /// Topology policy switches of the `auto` policy: (seconds, new stage).
+    pub topology_switches: Vec<(f64, String)>,
+    /// Largest active view at the end (hubs of a star, core of a hierarchy).
+    pub max_active: usize,
 }
 
 impl Report {
@@ -141,6 +145,15 @@ impl Report {
             .map(|(k, c)| format!("{k} {c}"))
             .collect();
         let _ = writeln!(s, "messages: {}", kinds.join(", "));
+        if !self.topology_switches.is_empty() {
+            let sw: Vec<String> = self
+                .topology_switches
+                .iter()
+                .map(|(t, s)| format!("{s} at {t:.1} s"))
+                .collect();
+            let _ = writeln!(s, "topology (auto): {}", sw.join(", "));
+        }
+        let _ = writeln!(s, "largest active view at the end: {}", self.max_active);
         if !self.broadcasts.is_empty() {
             let _ = writeln!(
                 s,

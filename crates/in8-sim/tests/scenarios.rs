@@ -203,3 +203,77 @@ fn runs_are_reproducible_from_the_seed() {
     let c = in8_sim::run(sc).unwrap();
     assert_ne!(a.events, c.events);
 }
+
+/// Star: the two hubs (reachable, best ranked) end up linked to everyone.
+#[test]
+fn star_policy_makes_hubs() {
+    let r = run(scenario("star-60"));
+    assert!(r.max_active >= 59, "largest view {}", r.max_active);
+    let o = r.overlay.as_ref().unwrap();
+    let mut degree = vec![0usize; o.nodes.len()];
+    for &(a, b, _, pinned) in &o.edges {
+        if pinned {
+            degree[a as usize] += 1;
+            degree[b as usize] += 1;
+        }
+    }
+    let hubs = degree.iter().filter(|d| **d >= 55).count();
+    assert_eq!(hubs, 2, "{degree:?}");
+    for b in &r.broadcasts {
+        assert_eq!(b.missed, 0);
+        assert!(b.ldh <= 6, "a star is shallow: LDH {}", b.ldh);
+    }
+}
+
+/// Hierarchical: every non-core node keeps two pinned links to reachable core nodes,
+/// through introductions where NATs require them.
+#[test]
+fn hierarchical_policy_attaches_everyone_to_the_core() {
+    let mut sim = in8_sim::Sim::new(scenario("hierarchical-500")).unwrap();
+    sim.run_until(in8_gossip::Time::from_millis(60_000));
+    let o = sim.overlay();
+    let mut pinned = vec![0usize; o.nodes.len()];
+    for &(a, b, _, p) in &o.edges {
+        if p {
+            pinned[a as usize] += 1;
+            pinned[b as usize] += 1;
+        }
+    }
+    let attached = pinned.iter().filter(|d| **d >= 2).count();
+    assert!(
+        attached >= 490,
+        "{attached} of 500 nodes have two core links"
+    );
+    let core: Vec<usize> = (0..o.nodes.len()).filter(|&i| pinned[i] > 40).collect();
+    assert_eq!(core.len(), 8, "{core:?}");
+    assert!(core.iter().all(|&i| o.nodes[i].nat.reachable()));
+    let r = sim.run();
+    for b in &r.broadcasts {
+        assert_eq!(b.missed, 0);
+    }
+    assert!(
+        r.totals.punches_ok > 100,
+        "attachments needed introductions"
+    );
+}
+
+/// Auto: mesh while small, then one switch to hierarchical as the network grows past the
+/// threshold (with hysteresis); no flapping.
+#[test]
+fn auto_policy_switches_once_as_the_network_grows() {
+    let r = run(scenario("auto-growth"));
+    assert_eq!(
+        r.topology_switches
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Hierarchical"],
+        "{:?}",
+        r.topology_switches
+    );
+    let (t, _) = r.topology_switches[0];
+    assert!(t > 10.0, "switched at {t} s, before the network grew");
+    for b in &r.broadcasts {
+        assert_eq!(b.missed, 0);
+    }
+}
