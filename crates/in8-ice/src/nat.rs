@@ -124,8 +124,10 @@ pub fn probe_plan(reflectors: &[Reflector]) -> Vec<Probe> {
 }
 
 impl Probe {
-    /// The request for this probe. PADDING makes it as large as the answer (in8
-    /// reflectors answer only requests no smaller than the reply), FINGERPRINT last.
+    /// The request for this probe, padded with a SOFTWARE attribute to be as large as any
+    /// answer (in8 reflectors answer only requests no smaller than the reply), FINGERPRINT
+    /// last. Not RFC 5780 PADDING: that one is comprehension-required for plain STUN
+    /// servers, and coturn pads its answer to ~1.6 kB in return.
     pub fn request(&self, tid: TransactionId) -> Vec<u8> {
         let mut b = Vec::with_capacity(96);
         let mut w = MessageWriter::new(&mut b, Method::BINDING, Class::Request, tid);
@@ -134,7 +136,10 @@ impl Probe {
             let flags = (u32::from(self.change_ip) << 2) | (u32::from(self.change_port) << 1);
             w.attr_u32(attr::CHANGE_REQUEST, flags);
         }
-        w.attr(attr::PADDING, &[0; 44]);
+        w.attr(
+            attr::SOFTWARE,
+            b"in8 NAT probe, padded to the size of an answer",
+        );
         w.fingerprint();
         b
     }
