@@ -24,7 +24,15 @@ fn esc(s: &str) -> String {
 }
 
 /// A line chart panel at vertical offset `y0`.
-fn panel(svg: &mut String, y0: f64, title: &str, series: &[Series<'_>], x_max: f64) {
+fn panel(
+    svg: &mut String,
+    y0: f64,
+    title: &str,
+    series: &[Series<'_>],
+    x_max: f64,
+    unit: &str,
+    marks: &[(f64, String)],
+) {
     let y_max = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
@@ -58,10 +66,20 @@ fn panel(svg: &mut String, y0: f64, title: &str, series: &[Series<'_>], x_max: f
         let xv = x_max * f64::from(k) / 4.0;
         let _ = writeln!(
             svg,
-            r##"<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="#555">{:.0} s</text>"##,
+            r##"<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="#555">{:.0}{unit}</text>"##,
             sx(xv),
             bottom + 12.0,
             xv
+        );
+    }
+    for (x, label) in marks {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="9" fill="#666">{}</text>"##,
+            x + 2.0,
+            top + 9.0,
+            esc(label),
+            x = sx(*x),
         );
     }
     for (i, s) in series.iter().enumerate() {
@@ -186,8 +204,26 @@ pub fn timeline_svg(r: &Report) -> String {
         r.seed,
         r.nodes_total
     );
+    let mut marks: Vec<(f64, String)> = r
+        .disturbances
+        .iter()
+        .map(|d| (d.at_s, d.what.to_owned()))
+        .collect();
+    marks.extend(
+        r.topology_switches
+            .iter()
+            .map(|(t, s)| (*t, format!("auto: {s}"))),
+    );
     for (i, (title, series)) in panels.iter().enumerate() {
-        panel(&mut svg, 30.0 + H * i as f64, title, series, x_max);
+        panel(
+            &mut svg,
+            30.0 + H * i as f64,
+            title,
+            series,
+            x_max,
+            " s",
+            &marks,
+        );
     }
     svg.push_str("</svg>\n");
     svg
@@ -249,16 +285,19 @@ pub fn broadcasts_svg(r: &Report) -> String {
     );
     let _ = writeln!(
         svg,
-        r#"<text x="{PAD}" y="20" font-size="15">{}: per broadcast (x = broadcast number; axis labels read as numbers)</text>"#,
+        r#"<text x="{PAD}" y="20" font-size="15">{}: per broadcast (x = broadcast number)</text>"#,
         esc(&r.name)
     );
-    panel(&mut svg, 30.0, "delivery", &series_a, n + 1.0);
+    let none: [(f64, String); 0] = [];
+    panel(&mut svg, 30.0, "delivery", &series_a, n + 1.0, "", &none);
     panel(
         &mut svg,
         30.0 + H,
         "redundancy and depth",
         &series_b,
         n + 1.0,
+        "",
+        &none,
     );
     svg.push_str("</svg>\n");
     svg
