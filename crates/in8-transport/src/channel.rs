@@ -19,13 +19,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::Notify;
 use webrtc_sctp::chunk::chunk_payload_data::PayloadProtocolIdentifier as Ppid;
 use webrtc_sctp::stream::Stream;
 
 use crate::dcep::{self, Reliability};
-use crate::error::{CloseReason, Error, Result};
+use crate::error::{Error, Result};
 use crate::session::SessionCore;
 
 /// Largest SCTP user message in8 sends; also the chunk size for longer messages.
@@ -104,16 +104,8 @@ pub(crate) struct ChannelInner {
     pub(crate) session: Arc<SessionCore>,
     low: Arc<Notify>,
     send_lock: tokio::sync::Mutex<()>,
-    recv: tokio::sync::Mutex<RecvState>,
+    recv: tokio::sync::Mutex<crate::receive::Inbox>,
     closed: AtomicBool,
-}
-
-struct RecvState {
-    buf: Vec<u8>,
-    /// Pieces of a long message received so far.
-    partial: BytesMut,
-    /// The peer reset the stream (orderly end).
-    ended: bool,
 }
 
 /// A data channel: message-oriented, with backpressure. Clone it to send from one task and
@@ -147,6 +139,21 @@ impl Channel {
         options: ChannelOptions,
         session: Arc<SessionCore>,
     ) -> Self {
+        Self::with_early(stream, options, session, Default::default())
+    }
+
+    pub(crate) fn with_early(
+        stream: Arc<Stream>,
+        options: ChannelOptions,
+        session: Arc<SessionCore>,
+        early: std::collections::VecDeque<(Bytes, Ppid)>,
+    ) -> Self {
+        let inbox = crate::receive::start(
+            Arc::clone(&stream),
+            options.chunkable(),
+            Arc::clone(&session),
+            early,
+        );
         let (kind, value) = sctp_reliability(options.reliability);
         stream.set_reliability_params(options.unordered, kind, value);
         let low = Arc::new(Notify::new());
@@ -163,11 +170,7 @@ impl Channel {
                 session,
                 low,
                 send_lock: tokio::sync::Mutex::new(()),
-                recv: tokio::sync::Mutex::new(RecvState {
-                    buf: Vec::new(),
-                    partial: BytesMut::new(),
-                    ended: false,
-                }),
+                recv: tokio::sync::Mutex::new(inbox),
                 closed: AtomicBool::new(false),
             }),
         }
@@ -286,72 +289,11 @@ impl Channel {
     /// Receives the next whole message. `Ok(None)` once the channel was closed in order
     /// (by either side); `Err(Error::Closed(reason))` when the session ended abruptly.
     pub async fn recv(&self) -> Result<Option<Bytes>> {
-        let mut st = self.inner.recv.lock().await;
-        if st.ended {
-            return Ok(None);
+        let item = self.inner.recv.lock().await.next().await;
+        if !matches!(item, Ok(Some(_))) {
+            self.inner.closed.store(true, Ordering::SeqCst);
         }
-        if st.buf.len() < PIECE {
-            st.buf.resize(PIECE, 0);
-        }
-        loop {
-            let RecvState {
-                buf,
-                partial,
-                ended,
-            } = &mut *st;
-            let (n, ppid) = match self.inner.stream.read_sctp(buf).await {
-                Ok(r) => r,
-                Err(webrtc_sctp::Error::ErrShortBuffer { .. }) => {
-                    return Err(Error::MessageTooLarge {
-                        size: PIECE + 1,
-                        limit: PIECE,
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if n == 0 {
-                // Stream reset by the peer, or the association went away.
-                *ended = true;
-                self.inner.closed.store(true, Ordering::SeqCst);
-                return match self.inner.session.close_reason() {
-                    Some(CloseReason::LocalClose | CloseReason::PeerClosed) | None => Ok(None),
-                    Some(r) => Err(Error::Closed(r)),
-                };
-            }
-            let data = &buf[..n];
-            match ppid {
-                Ppid::Dcep => {
-                    // DATA_CHANNEL_ACK for our open (or a stray OPEN): not user data.
-                    if let Ok(dcep::Message::Open { .. }) = dcep::Message::decode(data) {
-                        tracing::debug!("ignoring a second DATA_CHANNEL_OPEN on an open stream");
-                    }
-                    continue;
-                }
-                Ppid::BinaryEmpty | Ppid::StringEmpty => {
-                    if partial.is_empty() {
-                        return Ok(Some(Bytes::new()));
-                    }
-                    return Ok(Some(partial.split().freeze()));
-                }
-                _ => {}
-            }
-            if self.inner.options.chunkable() && n == PIECE {
-                if partial.len() + n > self.inner.session.config().max_message_size {
-                    partial.clear();
-                    return Err(Error::MessageTooLarge {
-                        size: partial.len() + n,
-                        limit: self.inner.session.config().max_message_size,
-                    });
-                }
-                partial.extend_from_slice(data);
-                continue;
-            }
-            if partial.is_empty() {
-                return Ok(Some(Bytes::copy_from_slice(data)));
-            }
-            partial.extend_from_slice(data);
-            return Ok(Some(partial.split().freeze()));
-        }
+        item
     }
 
     /// Closes the channel in order: waits (up to [`crate::Config::close_timeout`]) until

@@ -113,7 +113,8 @@ async fn accept_one(core: Arc<SessionCore>, stream: Arc<Stream>, incoming: mpsc:
     if stream.write_sctp(&ack, Ppid::Dcep).await.is_err() {
         return reset(stream).await;
     }
-    let Some(channel) = core.new_incoming(Arc::clone(&stream), options) else {
+    let (options, early) = options;
+    let Some(channel) = core.new_incoming(Arc::clone(&stream), options, early) else {
         tracing::debug!(
             "channel limit reached; refusing stream {}",
             stream.stream_identifier()

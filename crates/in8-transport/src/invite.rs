@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use bytes::Bytes;
 use in8_artifact::{Invitation, Ledger};
 
 use crate::cert::PeerAuth;
@@ -26,14 +29,8 @@ impl Endpoint {
             )
             .await?;
         let proof = JoinProof::create(&self.shared.identity, invitation, &conn.channel_binding());
-        if let Err(e) = conn.send_record(&proof.to_bytes()).await {
-            conn.close().await;
-            return Err(e);
-        }
-        let verdict = match conn.recv_record(self.shared.config.join_timeout).await {
-            Ok(v) => decode_verdict(&v),
-            Err(e) => Err(e),
-        };
+        let verdict =
+            exchange_proof(&conn, &proof.to_bytes(), self.shared.config.join_timeout).await;
         match verdict {
             Ok(Ok(())) => conn.into_session(Some(invitation.issuer)).await,
             Ok(Err(refusal)) => {
@@ -72,11 +69,18 @@ impl Endpoint {
         };
         match self.judge(&conn, &first, invitation, ledger.as_ref()) {
             Ok(node) => {
-                conn.send_record(&encode_verdict(Ok(()))).await?;
-                conn.into_session(Some(node)).await
+                let verdict = Bytes::copy_from_slice(&encode_verdict(Ok(())));
+                conn.send_record(&verdict).await?;
+                // A repeated proof (our verdict was lost) is answered again by the session.
+                conn.into_session_answering(Some(node), Some((first, verdict)))
+                    .await
             }
             Err(refusal) => {
-                let _ = conn.send_record(&encode_verdict(Err(refusal))).await;
+                // Sent twice: the session closes right after, so a lost refusal could not
+                // be repeated on request.
+                for _ in 0..2 {
+                    let _ = conn.send_record(&encode_verdict(Err(refusal))).await;
+                }
                 conn.close().await;
                 Err(Error::JoinRejected(refusal))
             }
@@ -137,5 +141,33 @@ impl Endpoint {
         let conn = self.connect_dtls(remote, role, peer).await?;
         let node = node.or(conn.peer_bound_node());
         conn.into_session(node).await
+    }
+}
+
+/// Sends the join proof and waits for the verdict, sending the proof again (with doubling
+/// intervals from 200 ms) while no verdict arrives: DTLS application records are not
+/// retransmitted by DTLS itself.
+async fn exchange_proof(
+    conn: &SecureConn,
+    proof: &[u8],
+    limit: Duration,
+) -> Result<crate::join::Verdict> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut interval = Duration::from_millis(200);
+    loop {
+        conn.send_record(proof).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout {
+                stage: "join verdict",
+                remote: conn.remote_addr(),
+                after: limit,
+            });
+        }
+        match conn.recv_record(interval.min(left)).await {
+            Ok(record) => return decode_verdict(&record),
+            Err(Error::Timeout { .. }) => interval = (interval * 2).min(Duration::from_secs(2)),
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -47,6 +47,7 @@ mod error;
 mod invite;
 pub mod join;
 mod path;
+mod receive;
 mod secure;
 mod session;
 

@@ -8,7 +8,7 @@
 //! Each SCTP packet is one DTLS application record; the association is set up only after
 //! the DTLS handshake (and, for an invitation, the join proof) succeeded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -143,6 +143,10 @@ struct RecordConn {
     sent: Arc<Activity>,
     peer_closed: Arc<Notify>,
     peer_closed_flag: AtomicBool,
+    /// Inviter only: (the accepted join proof, its verdict). The proof and verdict are
+    /// plain DTLS records with no retransmission of their own: when the verdict is lost,
+    /// the invitee sends its proof again, and the answer is the same verdict.
+    answer: Option<(Bytes, Bytes)>,
 }
 
 type UtilResult<T> = std::result::Result<T, webrtc_util::Error>;
@@ -178,6 +182,12 @@ impl webrtc_util::Conn for RecordConn {
         loop {
             match self.dtls.read(buf, None).await {
                 Ok(0) => continue,
+                Ok(n) if self.answer.as_ref().is_some_and(|(p, _)| p[..] == buf[..n]) => {
+                    if let Some((_, verdict)) = &self.answer {
+                        let _ = self.dtls.write(verdict, None).await;
+                    }
+                    continue;
+                }
                 Ok(n) => {
                     if ends_association(&buf[..n])
                         && !self.peer_closed_flag.swap(true, Ordering::SeqCst)
@@ -234,6 +244,14 @@ impl SecureConn {
     /// Starts SCTP over this DTLS connection (RFC 8261) and returns the session. `peer` is
     /// the authenticated peer id the session reports. The DTLS client is the SCTP client.
     pub async fn into_session(self, peer: Option<NodeId>) -> Result<Session> {
+        self.into_session_answering(peer, None).await
+    }
+
+    pub(crate) async fn into_session_answering(
+        self,
+        peer: Option<NodeId>,
+        answer: Option<(Bytes, Bytes)>,
+    ) -> Result<Session> {
         let remote = self.path.remote();
         let config = &self.endpoint.config;
         let sent = Arc::new(Activity::new());
@@ -246,6 +264,7 @@ impl SecureConn {
             sent: Arc::clone(&sent),
             peer_closed: Arc::clone(&peer_closed),
             peer_closed_flag: AtomicBool::new(false),
+            answer,
         });
         let sctp = SctpConfig {
             net_conn: record_conn as _,
@@ -458,51 +477,76 @@ impl SessionCore {
         self: &Arc<Self>,
         stream: Arc<Stream>,
         options: ChannelOptions,
+        early: VecDeque<(Bytes, Ppid)>,
     ) -> Option<Channel> {
         if self.channels().len() >= self.config().max_channels {
             return None;
         }
-        let c = Channel::new(stream, options, Arc::clone(self));
+        let c = Channel::with_early(stream, options, Arc::clone(self), early);
         self.register(&c);
         Some(c)
     }
 }
 
-/// Reads the first message of a stream the peer opened: it must be DATA_CHANNEL_OPEN.
-pub(crate) async fn read_open(stream: &Stream, max_label: usize) -> Result<ChannelOptions> {
+/// Most user messages buffered while waiting for a DATA_CHANNEL_OPEN that was overtaken.
+const MAX_EARLY: usize = 64;
+
+/// Reads the DATA_CHANNEL_OPEN of a stream the peer opened. On an unordered channel user
+/// data may overtake it (the OPEN itself is always sent ordered); up to [`MAX_EARLY`] such
+/// messages are kept and delivered first.
+pub(crate) async fn read_open(
+    stream: &Stream,
+    max_label: usize,
+) -> Result<(ChannelOptions, VecDeque<(Bytes, Ppid)>)> {
     let mut buf = vec![0u8; RECORD_BUF.max(PIECE)];
-    let (n, ppid) = stream.read_sctp(&mut buf).await?;
-    if ppid != Ppid::Dcep {
-        return Err(Error::Malformed {
-            what: "DCEP message",
-            reason: "the first message on a new stream is not DCEP (PPID 50)",
-        });
-    }
-    match dcep::Message::decode(&buf[..n])? {
-        dcep::Message::Open {
-            unordered,
-            reliability,
-            priority,
-            label,
-            protocol,
-        } => {
-            if label.len() > max_label || protocol.len() > max_label {
-                return Err(Error::LabelTooLong {
-                    what: "label",
-                    len: label.len().max(protocol.len()),
+    let mut early = VecDeque::new();
+    loop {
+        let (n, ppid) = stream.read_sctp(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::Malformed {
+                what: "DCEP message",
+                reason: "stream reset before DATA_CHANNEL_OPEN",
+            });
+        }
+        if ppid != Ppid::Dcep {
+            if early.len() >= MAX_EARLY {
+                return Err(Error::Malformed {
+                    what: "DCEP message",
+                    reason: "too much data before DATA_CHANNEL_OPEN",
                 });
             }
-            Ok(ChannelOptions {
-                label,
-                protocol,
+            early.push_back((Bytes::copy_from_slice(&buf[..n]), ppid));
+            continue;
+        }
+        return match dcep::Message::decode(&buf[..n])? {
+            dcep::Message::Open {
                 unordered,
                 reliability,
                 priority,
-            })
-        }
-        dcep::Message::Ack => Err(Error::Malformed {
-            what: "DCEP message",
-            reason: "DATA_CHANNEL_ACK on a stream nobody opened",
-        }),
+                label,
+                protocol,
+            } => {
+                if label.len() > max_label || protocol.len() > max_label {
+                    return Err(Error::LabelTooLong {
+                        what: "label",
+                        len: label.len().max(protocol.len()),
+                    });
+                }
+                Ok((
+                    ChannelOptions {
+                        label,
+                        protocol,
+                        unordered,
+                        reliability,
+                        priority,
+                    },
+                    early,
+                ))
+            }
+            dcep::Message::Ack => Err(Error::Malformed {
+                what: "DCEP message",
+                reason: "DATA_CHANNEL_ACK on a stream nobody opened",
+            }),
+        };
     }
 }
