@@ -45,6 +45,11 @@ pub struct Config {
     pub heal_attempts: u8,
     /// Most pinned (topology) links on top of the random ones. Range 0..=1024.
     pub max_pinned: usize,
+    /// Every this many shuffles, a node with a full view replaces one random neighbour by
+    /// a random passive peer (high-priority NEIGHBOR). This slow rewiring merges groups
+    /// that became separate overlays (lost messages, an old partition) and keeps the
+    /// overlay random. 0 disables it.
+    pub rotate_every: u8,
 
     // ----- broadcast (Plumtree) -----
     /// Wait after the first IHAVE for a missing message before GRAFTing its announcer.
@@ -87,6 +92,7 @@ impl Default for Config {
             heal_interval: Duration::from_secs(10),
             heal_attempts: 6,
             max_pinned: 16,
+            rotate_every: 12,
             graft_timeout: Duration::from_millis(400),
             graft_retry: Duration::from_millis(200),
             seen_capacity: 4096,

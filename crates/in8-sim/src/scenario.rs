@@ -92,6 +92,7 @@ pub struct GossipParams {
     pub heal_interval_ms: Option<u64>,
     pub heal_attempts: Option<u8>,
     pub max_pinned: Option<usize>,
+    pub rotate_every: Option<u8>,
     pub graft_timeout_ms: Option<u64>,
     pub graft_retry_ms: Option<u64>,
     pub seen_capacity: Option<usize>,
@@ -124,6 +125,7 @@ impl GossipParams {
             lost_capacity,
             heal_attempts,
             max_pinned,
+            rotate_every,
             seen_capacity,
             payload_capacity,
             missing_capacity

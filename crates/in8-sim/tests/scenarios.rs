@@ -277,3 +277,16 @@ fn auto_policy_switches_once_as_the_network_grows() {
         assert_eq!(b.missed, 0);
     }
 }
+
+/// 2 % of all messages lost, control messages included: every broadcast still reaches
+/// everyone once the rewiring has merged the islands that lost JOIN-REPLYs created.
+#[test]
+fn lossy_links_still_deliver() {
+    let r = run(scenario("lossy-300"));
+    assert!(r.totals.lost > 1000, "{:?}", r.totals);
+    for b in &r.broadcasts {
+        assert_eq!(b.missed, 0, "broadcast {}", b.id);
+        assert!(b.on_time >= 0.99, "broadcast {}: {}", b.id, b.on_time);
+    }
+    assert_eq!(r.final_sample.components, 1);
+}

@@ -22,6 +22,8 @@ pub(crate) fn jitter<R: Rng + ?Sized>(d: Duration, rng: &mut R) -> Duration {
 }
 
 const MAX_BACKOFF: u8 = 6;
+/// Times a JOIN is sent before [`Event::JoinFailed`].
+const JOIN_ATTEMPTS: u8 = 3;
 
 impl<P: PeerId> State<P> {
     pub(super) fn on_membership<R: Rng + ?Sized>(
@@ -432,6 +434,11 @@ impl<P: PeerId> State<P> {
             now + jitter(self.cfg.shuffle_interval, rng),
             Timer::Shuffle,
         );
+        self.shuffles = self.shuffles.saturating_add(1);
+        if self.cfg.rotate_every > 0 && self.shuffles >= self.cfg.rotate_every {
+            self.shuffles = 0;
+            self.rotate(now, rng, io);
+        }
         let Some(target) = self.random_active_except(&[], rng) else {
             return;
         };
@@ -456,6 +463,18 @@ impl<P: PeerId> State<P> {
                 passive,
             },
         );
+    }
+
+    /// Slow random rewiring: a full node links to a random passive peer with high
+    /// priority; accepting it evicts one of our random links (and one of the peer's).
+    fn rotate<R: Rng + ?Sized>(&mut self, now: Time, rng: &mut R, io: &mut impl Io<P>) {
+        if self.random_count() < self.cfg.active_view || !self.pending.is_empty() {
+            return;
+        }
+        let Some(p) = self.passive.choose(rng).map(|p| p.peer) else {
+            return;
+        };
+        self.dial(now, p, Priority::High, false, io);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -623,13 +642,24 @@ impl<P: PeerId> State<P> {
         rng: &mut R,
         io: &mut impl Io<P>,
     ) {
-        if self
+        let deadline = now + self.cfg.neighbor_timeout;
+        let Some(p) = self
             .pending
-            .iter()
-            .any(|p| p.peer == peer && p.deadline <= now)
-        {
-            self.fail_pending(now, peer, rng, io);
+            .iter_mut()
+            .find(|p| p.peer == peer && p.deadline <= now)
+        else {
+            return;
+        };
+        // A JOIN is the newcomer's only way in: send it again before giving up (a lost
+        // frame, a contact busy restarting).
+        if p.join && p.tries < JOIN_ATTEMPTS {
+            p.tries += 1;
+            p.deadline = deadline;
+            send(io, peer, Message::Join);
+            timer(io, deadline, Timer::DialTimeout(peer));
+            return;
         }
+        self.fail_pending(now, peer, rng, io);
     }
 
     /// A NEIGHBOR request failed for good: forget the peer as a candidate, try another.

@@ -49,6 +49,8 @@ pub(crate) struct Pending<P> {
     pub(crate) heal: bool,
     /// Our JOIN.
     pub(crate) join: bool,
+    /// Times the request was sent.
+    pub(crate) tries: u8,
 }
 
 /// A recently lost neighbour, probed with exponential backoff.
@@ -104,6 +106,8 @@ pub struct State<P> {
     pub(crate) backoff: u8,
     /// When the pending repair timer fires.
     pub(crate) repair_at: Option<Time>,
+    /// Shuffles since the last rotation.
+    pub(crate) shuffles: u8,
 }
 
 impl<P: PeerId> State<P> {
@@ -124,6 +128,7 @@ impl<P: PeerId> State<P> {
             flags: 0,
             backoff: 0,
             repair_at: None,
+            shuffles: 0,
         }
     }
 
@@ -426,6 +431,7 @@ impl<P: PeerId> State<P> {
             introducing: false,
             heal,
             join,
+            tries: 1,
         });
         super::timer(io, deadline, Timer::DialTimeout(peer));
     }
