@@ -268,7 +268,7 @@ fn nothing_received_is_named() {
     assert_eq!(a.agent.poll_timeout(), None);
 }
 
-fn role_conflict_run(seed: u64, ra: Role, rb: Role) -> (AgentNode, AgentNode) {
+fn role_conflict_run(seed: u64, ra: Role, rb: Role) -> (AgentNode, AgentNode, bool) {
     let t0 = Instant::now();
     let mut net = Net::new(seed);
     net.loss = 0.05;
@@ -288,6 +288,8 @@ fn role_conflict_run(seed: u64, ra: Role, rb: Role) -> (AgentNode, AgentNode) {
             0,
         ))
         .unwrap();
+    // Tie-breakers change after a 487 switch (RFC 8445 §7.2.5.1): remember who starts larger.
+    let a_larger = a.agent.tie_breaker() > b.agent.tie_breaker();
     start(&mut a, &mut b, t0);
     run(
         &mut net,
@@ -295,7 +297,7 @@ fn role_conflict_run(seed: u64, ra: Role, rb: Role) -> (AgentNode, AgentNode) {
         t0,
         t0 + Duration::from_secs(8),
     );
-    (a, b)
+    (a, b, a_larger)
 }
 
 #[test]
@@ -306,14 +308,13 @@ fn role_conflicts_resolve_without_flapping_over_1000_seeds() {
         } else {
             (Role::Controlled, Role::Controlled)
         };
-        let (a, b) = role_conflict_run(seed, ra, rb);
+        let (a, b, a_wins) = role_conflict_run(seed, ra, rb);
         assert_ne!(
             a.agent.role(),
             b.agent.role(),
             "seed {seed}: roles differ at the end"
         );
-        // The side with the larger tie-breaker ends controlling.
-        let a_wins = a.agent.tie_breaker() > b.agent.tie_breaker();
+        // The side that started with the larger tie-breaker ends controlling.
         assert_eq!(a.agent.role() == Role::Controlling, a_wins, "seed {seed}");
         for n in [&a, &b] {
             let changes = n

@@ -6,11 +6,13 @@ use core::time::Duration;
 /// here.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// RFC 8445 §14.2 pacing interval Ta: "the default value of Ta is 50 ms" (one new check
-    /// per Ta).
+    /// RFC 8445 §14.2 pacing interval Ta (one new check per Ta): "ICE agents SHOULD use a
+    /// default Ta value, 50 ms, but MAY use another value based on the characteristics of
+    /// the associated data."
     pub ta: Duration,
-    /// Minimum retransmission timeout. RFC 8445 §14.3: "RTO = MAX (500ms, Ta *
-    /// (Num-Waiting + Num-In-Progress))".
+    /// Minimum retransmission timeout. RFC 8445 §14.3: "RTO = MAX (500ms, Ta * N *
+    /// (Num-Waiting + Num-In-Progress))" and "Agents MUST NOT use an RTO value smaller than
+    /// 500 ms."
     pub rto_min: Duration,
     /// Requests sent per transaction, RFC 8489 §6.2.1 Rc: "Rc SHOULD be configurable and
     /// SHOULD have a default of 7".
@@ -18,7 +20,8 @@ pub struct Config {
     /// RFC 8489 §6.2.1 Rm: after the last request the client waits "Rm times the RTO"
     /// ("Rm SHOULD be configurable and SHOULD have a default of 16").
     pub rm: u32,
-    /// Bound on candidate pairs. RFC 8445 §6.1.2.5: "A default of 100 is RECOMMENDED."
+    /// Bound on candidate pairs. RFC 8445 §6.1.2.5: "The default limit of candidate pairs for
+    /// the checklist set is 100, but the value MUST be configurable."
     pub max_pairs: usize,
     /// Bound on remote candidates (signalled plus peer-reflexive).
     pub max_remote_candidates: usize,

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use rand_core::RngCore;
+
 use super::{Agent, Event, PairState, Role, State, TxnKind};
 use crate::candidate::{Candidate, CandidateKind};
 use crate::error::Error;
@@ -55,8 +57,8 @@ impl Agent {
         // RFC 8489 §9.1.3: a request without MESSAGE-INTEGRITY or USERNAME gets 400; a
         // wrong USERNAME or MESSAGE-INTEGRITY gets 401. Neither creates state, and the
         // reply is sent only when it is no larger than the request.
-        // RFC 8445 §7.2.2: "The FINGERPRINT mechanism MUST be used for connectivity
-        // checks" (it is how STUN is told apart from other traffic on the socket).
+        // RFC 8445 §7.2.4: "The FINGERPRINT mechanism MUST be used for connectivity checks",
+        // and §7.3: the server side "MUST utilize the FINGERPRINT mechanism".
         if !msg.has_fingerprint() {
             self.stats.rejected += 1;
             return Err(Error::MissingAttribute("FINGERPRINT"));
@@ -196,7 +198,9 @@ impl Agent {
                     addr: from,
                     priority,
                 };
-                match self.push_remote(c) {
+                // §7.3.1.3: "the ICE agent does not pair this candidate with any local
+                // candidates" — only the triggered-check pair below is formed.
+                match self.push_remote(c, false) {
                     Ok(ri) => {
                         self.push_event(Event::PeerReflexive { addr: from });
                         ri
@@ -220,9 +224,12 @@ impl Agent {
             return;
         };
         // RFC 8445 §7.3.1.5: "If the controlled agent receives a Binding request with the
-        // USE-CANDIDATE attribute set, and if the agent is not in the controlling role ...
-        // If the state of this pair is Succeeded, ... The agent now sets the nominated flag
-        // in the valid pair to true." A USE-CANDIDATE seen while controlling is ignored.
+        // USE-CANDIDATE attribute set, and if the ICE agent accepts the request, the following
+        // action is based on the state of the pair": if Succeeded, "The agent sets the
+        // nominated flag value of the valid pair to true"; if a triggered check was queued, the
+        // flag is set once that check succeeds. A USE-CANDIDATE seen while we are controlling
+        // is ignored (§7.1.2: "The controlled agent MUST NOT include the USE-CANDIDATE
+        // attribute in a Binding request.").
         let nominate = use_candidate && self.role == Role::Controlled;
         if nominate {
             self.pairs[pi].nominate_on_success = true;
@@ -237,8 +244,12 @@ impl Agent {
         match self.pairs[pi].state {
             PairState::Succeeded => {}
             // RFC 8445 §7.3.1.4: "If the state of that pair is In-Progress, the agent cancels
-            // the In-Progress transaction. ... In addition, the agent MUST enqueue the pair in
-            // the triggered checklist ... and set the state of the pair to Waiting".
+            // the In-Progress transaction. Cancellation means that the agent will not
+            // retransmit the Binding requests associated with the connectivity-check
+            // transaction, will not treat the lack of response to be a failure, but will wait
+            // the duration of the transaction timeout for a response. In addition, the agent
+            // MUST enqueue the pair in the triggered checklist associated with the checklist,
+            // and set the state of the pair to Waiting".
             PairState::InProgress => {
                 for t in self.txns.iter_mut().filter(|t| t.pair == pi) {
                     t.cancelled = true;
@@ -358,7 +369,11 @@ impl Agent {
                 } else {
                     Role::Controlling
                 };
-                self.switch_role(target);
+                if self.role != target {
+                    self.switch_role(target);
+                    // "The agent MUST change the tiebreaker value."
+                    self.tie_breaker = self.rng.next_u64();
+                }
                 // "... the agent MUST add the candidate pair whose check generated the 487
                 // error response to the triggered-check queue ... and set the candidate pair
                 // state to Waiting."
@@ -425,20 +440,18 @@ impl Agent {
         self.pairs[pi].nominated = true;
         self.nominating = None;
         self.state = State::Connected;
-        // RFC 8445 §8.1.2: once a pair is nominated, "the agent MUST remove all candidate
-        // pairs from the checklist that are in the Waiting or Frozen state" and stop
-        // retransmitting checks of lower priority.
+        // RFC 8445 §8.1.2: "the ICE agent MUST remove all candidate pairs for the same
+        // component from the checklist and from the triggered-check queue. If the state of a
+        // pair is In-Progress, the agent cancels the In-Progress transaction." Pairs stay in
+        // the table (requests on them are still answered, §8.1.2) but are no longer checked.
         self.triggered.clear();
-        let prio = self.pairs[pi].priority;
         for p in &mut self.pairs {
             if matches!(p.state, PairState::Waiting | PairState::Frozen) {
                 p.state = PairState::Failed;
             }
         }
         for t in &mut self.txns {
-            if matches!(t.kind, TxnKind::Check { .. } | TxnKind::KeepOpen)
-                && self.pairs[t.pair].priority < prio
-            {
+            if matches!(t.kind, TxnKind::Check { .. } | TxnKind::KeepOpen) {
                 t.cancelled = true;
             }
         }

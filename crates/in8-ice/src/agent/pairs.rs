@@ -35,7 +35,11 @@ pub(crate) struct Pair {
 }
 
 fn same_family(a: SocketAddr, b: SocketAddr) -> bool {
-    a.is_ipv4() == b.is_ipv4()
+    let link_local = |x: SocketAddr| match x.ip() {
+        std::net::IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+        std::net::IpAddr::V4(_) => false,
+    };
+    a.is_ipv4() == b.is_ipv4() && link_local(a) == link_local(b)
 }
 
 impl Agent {
@@ -83,19 +87,21 @@ impl Agent {
             if r.candidate.kind == CandidateKind::PeerReflexive
                 && c.kind != CandidateKind::PeerReflexive
             {
-                // RFC 8445 §7.3.1.3: "If the agent later receives a candidate of the same
-                // address via signaling, ... it replaces the peer-reflexive candidate" — the
-                // pair keeps its state; only type, priority and foundation change.
+                // RFC 8445 §7.3.1.3 gives a peer-reflexive candidate an arbitrary foundation:
+                // "If any subsequent candidate exchanges contain this peer-reflexive
+                // candidate, it will signal the actual foundation for the candidate." The
+                // signalled candidate replaces it in place (type, priority, foundation); its
+                // pairs keep their state.
                 *r = RemoteCandidate::new(c);
                 self.recompute_priorities();
             }
             return Ok(());
         }
-        self.push_remote(c)?;
+        self.push_remote(c, true)?;
         Ok(())
     }
 
-    pub(crate) fn push_remote(&mut self, c: Candidate) -> Result<usize, Error> {
+    pub(crate) fn push_remote(&mut self, c: Candidate, pair_all: bool) -> Result<usize, Error> {
         if self.remotes.len() >= self.config.max_remote_candidates {
             return Err(Error::Limit {
                 what: "remote candidates",
@@ -104,8 +110,10 @@ impl Agent {
         }
         self.remotes.push(RemoteCandidate::new(c));
         let ri = self.remotes.len() - 1;
-        for li in 0..self.locals.len() {
-            self.add_pair(li, ri);
+        if pair_all {
+            for li in 0..self.locals.len() {
+                self.add_pair(li, ri);
+            }
         }
         Ok(ri)
     }
@@ -135,9 +143,10 @@ impl Agent {
     /// Forms the pair (local, remote) if allowed and not redundant; returns its index.
     pub(crate) fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
         let (l, r) = (&self.locals[li], &self.remotes[ri]);
-        // RFC 8445 §6.1.2.2: "A local candidate is paired with a remote candidate if and
-        // only if the two candidates have the same component ID and have the same IP
-        // address version."
+        // RFC 8445 §6.1.2.2: "The ICE agent pairs each local candidate with each remote
+        // candidate for the same component of the same data stream with the same IP address
+        // family." and "IPv6 link-local addresses MUST NOT be paired with other than
+        // link-local addresses."
         if !same_family(l.base, r.candidate.addr) || !self.pairable(li) {
             return None;
         }
@@ -192,9 +201,12 @@ impl Agent {
         }
     }
 
-    /// The pair to check next: the triggered-check queue first (FIFO), then the
-    /// highest-priority Waiting pair, then (RFC 8445 §6.1.4.2) the highest-priority Frozen
-    /// pair is unfrozen.
+    /// The pair to check next, RFC 8445 §6.1.4.2: (1) the top of the triggered-check
+    /// queue; (2) "If there is no candidate pair in the Waiting state, and if there are one or
+    /// more pairs in the Frozen state, the agent checks the foundation associated with each
+    /// pair in the Frozen state. For a given foundation, if there is no pair (in any
+    /// checklist in the checklist set) in the Waiting or In-Progress state, the agent puts
+    /// the candidate pair state to Waiting"; (3) the highest-priority Waiting pair.
     pub(crate) fn next_pair_to_check(&mut self) -> Option<(usize, bool)> {
         while let Some(pi) = self.triggered.pop_front() {
             if self.pairs[pi].state == PairState::Waiting {
@@ -204,18 +216,24 @@ impl Agent {
         if matches!(self.state, State::Connected | State::Failed) {
             return None;
         }
-        let best = |want: PairState, pairs: &[super::Pair]| {
-            pairs
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.state == want)
-                .max_by_key(|(i, p)| (p.priority, core::cmp::Reverse(*i)))
-                .map(|(i, _)| i)
-        };
-        if let Some(i) = best(PairState::Waiting, &self.pairs) {
-            return Some((i, false));
+        if !self.pairs.iter().any(|p| p.state == PairState::Waiting) {
+            for i in 0..self.pairs.len() {
+                let f = self.pairs[i].foundation;
+                let busy = self.pairs.iter().any(|p| {
+                    p.foundation == f
+                        && matches!(p.state, PairState::Waiting | PairState::InProgress)
+                });
+                if self.pairs[i].state == PairState::Frozen && !busy {
+                    self.pairs[i].state = PairState::Waiting;
+                }
+            }
         }
-        best(PairState::Frozen, &self.pairs).map(|i| (i, false))
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.state == PairState::Waiting)
+            .max_by_key(|(i, p)| (p.priority, core::cmp::Reverse(*i)))
+            .map(|(i, _)| (i, false))
     }
 
     /// Whether any pair could still be checked or is being checked.
@@ -231,12 +249,17 @@ impl Agent {
 
     /// Whether a new check could be sent now (something Waiting, Frozen or triggered).
     pub(crate) fn has_checkable(&self) -> bool {
+        let busy = |f: (u64, u64)| {
+            self.pairs.iter().any(|p| {
+                p.foundation == f && matches!(p.state, PairState::Waiting | PairState::InProgress)
+            })
+        };
         !self.triggered.is_empty()
             || (!matches!(self.state, State::Connected | State::Failed)
-                && self
-                    .pairs
-                    .iter()
-                    .any(|p| matches!(p.state, PairState::Frozen | PairState::Waiting)))
+                && self.pairs.iter().any(|p| {
+                    p.state == PairState::Waiting
+                        || (p.state == PairState::Frozen && !busy(p.foundation))
+                }))
     }
 
     /// RFC 8445 §7.2.5.3.3: "The agent MUST set the states for all other Frozen candidate

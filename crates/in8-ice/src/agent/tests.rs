@@ -61,6 +61,8 @@ fn controlling_receiver_with_larger_or_equal_tie_breaker_answers_487_and_keeps_r
         // the pair goes back to Waiting on the triggered queue.
         s.handle_packet(now, addr(A), addr(B), &reply).unwrap();
         assert_eq!(s.role(), Role::Controlled);
+        // RFC 8445 §7.2.5.1: "The agent MUST change the tiebreaker value."
+        assert_ne!(s.tie_breaker(), theirs);
         assert_eq!(
             s.poll_event(),
             Some(Event::RoleChanged {
@@ -141,6 +143,7 @@ fn stale_487_after_a_role_switch_is_ignored() {
     );
     s.handle_packet(now, addr(A), addr(B), &reply).unwrap();
     assert_eq!(s.role(), Role::Controlled, "no flip back");
+    assert_eq!(s.tie_breaker(), 5, "no switch, so the tie-breaker stays");
     assert_eq!(s.poll_event(), None, "no second role change");
 }
 

@@ -192,8 +192,9 @@ impl Agent {
             return;
         }
         // RFC 8445 §8.1.1: "Once the controlling agent has picked a valid pair for
-        // nomination, it repeats the connectivity check that produced this valid pair ...
-        // this time with the USE-CANDIDATE attribute."
+        // nomination, it repeats the connectivity check that produced this valid pair (by
+        // enqueueing the pair that generated the check into the triggered-check queue), this
+        // time with the USE-CANDIDATE attribute."
         self.nominating = Some(best);
         self.pairs[best].state = PairState::Waiting;
         self.triggered.retain(|&p| p != best);
@@ -261,13 +262,18 @@ impl Agent {
             }
             w.integrity(key).fingerprint();
         }
-        // RFC 8445 §14.3: "RTO = MAX (500ms, Ta * (Num-Waiting + Num-In-Progress))".
+        // RFC 8445 §14.3: "RTO = MAX (500ms, Ta * N * (Num-Waiting + Num-In-Progress))", N
+        // being "the total number of connectivity checks to be performed" (here: the pairs).
         let active = self
             .pairs
             .iter()
             .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
             .count() as u32;
-        let rto = self.config.rto_min.max(self.config.ta * active);
+        let n = self.pairs.len() as u32;
+        let rto = self
+            .config
+            .rto_min
+            .max(self.config.ta.saturating_mul(n.saturating_mul(active)));
         let next = if max_sends > 1 {
             now + rto
         } else {
