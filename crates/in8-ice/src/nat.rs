@@ -176,10 +176,11 @@ pub fn classify(local: SocketAddr, obs: &[Observation]) -> NatClass {
             .find(|o| o.probe.change_ip == ip && o.probe.change_port == port)
             .map(|o| o.mapped.is_some())
     };
-    // RFC 5780 §4.4: "If the client receives a response [to Test II, change IP and port],
-    // the current behavior is EIF. ... [Test III, change port:] If the client receives a
-    // response, the current behavior is ADF. If no response is received, the current
-    // behavior is APDF."
+    // RFC 5780 §4.4, test II (change-port and change-IP): "If the client receives a
+    // response, the current behavior of the NAT is Endpoint-Independent Filtering." Test III
+    // (change-port): "If the client receives a response, the current behavior is
+    // Address-Dependent Filtering; if no response is received, the current behavior is
+    // Address and Port-Dependent Filtering."
     let filtering = match (answered(true, true), answered(false, true)) {
         (Some(true), _) => Some(Filtering::EndpointIndependent),
         (Some(false), Some(true)) => Some(Filtering::AddressDependent),
@@ -195,7 +196,11 @@ pub fn classify(local: SocketAddr, obs: &[Observation]) -> NatClass {
 
 fn classify_mapping(local: SocketAddr, plain: &[(SocketAddr, SocketAddr)]) -> Option<Mapping> {
     let (_, first) = *plain.first()?;
-    // RFC 5780 §4.3: "If the XOR-MAPPED-ADDRESS is equal to the local address ... no NAT."
+    // RFC 5780 §4.3: "If this address and port are the same as the local IP address and
+    // port of the socket used to send the request, the client knows that it is not NATed".
+    // Then: test II's mapping equal to test I's means Endpoint-Independent Mapping; else test
+    // III (same alternate IP, other port) equal to test II means Address-Dependent, different
+    // means Address and Port-Dependent. Several plain reflectors generalise the comparison.
     if plain.iter().all(|(_, m)| *m == local) {
         return Some(Mapping::NoNat);
     }

@@ -2,8 +2,8 @@
 //! the others (DESIGN §5, §7; seed claim 32).
 //!
 //! Stateless: a plain Binding request (no USERNAME) gets a success response with
-//! XOR-MAPPED-ADDRESS (RFC 8489 §7.3.1: "the server ... MUST include an XOR-MAPPED-ADDRESS
-//! attribute") and FINGERPRINT when the request had one. RFC 5780 extras (RESPONSE-ORIGIN,
+//! XOR-MAPPED-ADDRESS (the RFC 8489 Binding usage) and FINGERPRINT when the request had
+//! one. RFC 5780 extras (RESPONSE-ORIGIN,
 //! OTHER-ADDRESS) are added when the responder knows its other address.
 
 use std::net::SocketAddr;
@@ -54,8 +54,9 @@ pub fn respond(
     }
     let mut w = MessageWriter::new(out, Method::BINDING, Class::Success, msg.transaction_id());
     w.xor_address(attr::XOR_MAPPED_ADDRESS, from);
-    // RFC 5780 §7.3: "the server MUST include a RESPONSE-ORIGIN attribute" when it
-    // supports the NAT behaviour discovery usage, and OTHER-ADDRESS when it has one.
+    // RFC 5780 §6.1: "If the Binding Request does not contain any attributes from this
+    // document, OTHER-ADDRESS and RESPONSE-ORIGIN are still included in the Binding
+    // Response" (by a server of that usage, i.e. one with a second address).
     if let Some(other) = config.other_address {
         w.address(attr::RESPONSE_ORIGIN, to);
         w.address(attr::OTHER_ADDRESS, other);

@@ -182,8 +182,8 @@ impl TurnClient {
         }
     }
 
-    /// Installs (or refreshes) a permission for `peer`: RFC 8656 §9 "the TURN server ...
-    /// only forwards ... from peers with a permission".
+    /// Installs (or refreshes) a permission for `peer` (RFC 8656 §9): the server relays
+    /// data only between the client and peers it holds a permission for.
     pub fn create_permission(&mut self, now: Instant, peer: IpAddr) -> Result<(), Error> {
         self.relayed_address().ok_or(Error::Closed)?;
         if self.permissions.len() >= MAX_PEERS && !self.permissions.iter().any(|(p, _)| *p == peer)

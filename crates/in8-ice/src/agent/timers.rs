@@ -125,8 +125,8 @@ impl Agent {
                 && self.pairs[t.pair].state == PairState::InProgress
                 && !self.txns.iter().any(|o| o.pair == t.pair)
             {
-                // RFC 8445 §7.2.5.2.2 (via RFC 8489 §6.2.1): a check whose transaction times out
-                // fails the pair.
+                // RFC 8445 §7.2.5.2.3: "If the Binding request transaction times out, the ICE
+                // agent MUST set the candidate pair state to Failed."
                 self.pairs[t.pair].state = PairState::Failed;
                 if self.nominating == Some(t.pair) {
                     self.nominating = None;

@@ -38,7 +38,7 @@ impl IntegrityKey {
         Self { mac }
     }
 
-    /// RFC 8489 §9.1.1: "For short-term credentials: key = OpaqueString(password)". ICE
+    /// RFC 8489 §9.1.1: the short-term key is `OpaqueString(password)`. ICE
     /// passwords are `ice-char` ASCII (RFC 8445 §5.3), for which OpaqueString is the identity.
     pub fn short_term(password: &str) -> Self {
         Self::from_key(password.as_bytes())
