@@ -363,6 +363,52 @@ impl Endpoint {
         self.sessions.get_mut(&id).map(|e| &mut e.agent)
     }
 
+    /// ICE restart of a session (RFC 8445 §9: new ufrag and password on both sides, roles
+    /// kept, data may continue on the previous pair until a new one is selected). The
+    /// session is re-keyed under its new USERNAME; checks start at once.
+    pub fn restart_session(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        local: Credentials,
+        remote: Credentials,
+        remote_candidates: &[in8_artifact::Candidate],
+    ) -> Result<(), Error> {
+        let Some(e) = self.sessions.get_mut(&id) else {
+            return Err(Error::Unknown("session"));
+        };
+        if local.ufrag == e.agent.local_credentials().ufrag || remote.ufrag.is_empty() {
+            return Err(Error::Invalid {
+                what: "ICE restart",
+                reason: "the local ufrag must change",
+            });
+        }
+        e.agent.restart(now, local);
+        e.agent.set_remote_credentials(remote);
+        for c in self
+            .locals
+            .iter()
+            .filter(|c| relay_ok(&c.candidate, e.relay_allowed))
+        {
+            let _ = e.agent.add_local_candidate(*c);
+        }
+        for c in remote_candidates
+            .iter()
+            .filter(|c| relay_ok(c, e.relay_allowed))
+        {
+            let _ = e.agent.add_remote_candidate(*c);
+        }
+        let mut username_in = e.agent.local_credentials().ufrag.as_bytes().to_vec();
+        username_in.push(b':');
+        username_in.extend_from_slice(e.agent.remote_ufrag().unwrap_or_default().as_bytes());
+        let old = core::mem::replace(&mut e.username_in, username_in.clone());
+        e.agent.handle_timeout(now);
+        self.by_username.remove(&old);
+        self.by_username.insert(username_in, id);
+        self.drain(id);
+        Ok(())
+    }
+
     /// Drops a session.
     pub fn remove(&mut self, id: SessionId) {
         if let Some(e) = self.sessions.remove(&id) {

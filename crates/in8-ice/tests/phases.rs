@@ -356,3 +356,64 @@ fn relay_candidates_only_when_the_invitation_allows_them() {
         assert_eq!(local_relays, usize::from(allowed), "allowed {allowed}");
     }
 }
+
+#[test]
+fn endpoint_sessions_restart_and_reconnect() {
+    use in8_ice::{Credentials, Role};
+    let t0 = Instant::now();
+    let mut net = Net::new(9);
+    let (a_addr, b_addr) = ("192.0.2.1:1000", "192.0.2.2:2000");
+    let mut a = endpoint(a_addr, 1);
+    let mut b = endpoint(b_addr, 2);
+    let c = |u: &str| Credentials {
+        ufrag: u.into(),
+        password: format!("{u}-password-0123456789abcdef"),
+    };
+    let ca = [Candidate::new(CandidateKind::Host, addr(a_addr), 0)];
+    let cb = [Candidate::new(CandidateKind::Host, addr(b_addr), 0)];
+    let sa = a
+        .endpoint
+        .add_session(t0, Role::Controlling, c("aaaa"), c("bbbb"), &cb, false)
+        .unwrap();
+    let sb = b
+        .endpoint
+        .add_session(t0, Role::Controlled, c("bbbb"), c("aaaa"), &ca, false)
+        .unwrap();
+    let t1 = run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_secs(3),
+    );
+    assert!(connected(&a) && connected(&b));
+    a.events.clear();
+    b.events.clear();
+    a.endpoint
+        .restart_session(t1, sa, c("cccc"), c("dddd"), &cb)
+        .unwrap();
+    b.endpoint
+        .restart_session(t1, sb, c("dddd"), c("cccc"), &ca)
+        .unwrap();
+    assert!(
+        a.endpoint.session(sa).unwrap().selected_pair().is_some(),
+        "data continues"
+    );
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t1,
+        t1 + Duration::from_secs(3),
+    );
+    assert!(connected(&a) && connected(&b), "{:?}", a.events);
+    assert_eq!(
+        a.endpoint.session(sa).unwrap().local_credentials().ufrag,
+        "cccc"
+    );
+    // The old ufrag no longer reaches the session.
+    assert_eq!(a.endpoint.stats().unauthenticated, 0);
+    assert!(
+        a.endpoint
+            .restart_session(t1, sa, c("cccc"), c("dddd"), &cb)
+            .is_err()
+    );
+}
