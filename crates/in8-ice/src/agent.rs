@@ -9,6 +9,7 @@ mod config;
 mod event;
 mod incoming;
 mod pairs;
+mod probe;
 mod timers;
 
 use core::time::Duration;
@@ -100,9 +101,15 @@ pub(crate) enum State {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TxnKind {
-    Check { nominate: bool },
+    Check {
+        nominate: bool,
+    },
     Consent,
     KeepOpen,
+    /// A one-shot probe from local candidate `local` to a target with no pair yet.
+    Probe {
+        local: usize,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -2,11 +2,13 @@
 //! allocators, birthday probing for random ones, and the policy that orders them (a relay
 //! only when the invitation allows it).
 //!
-//! The targets these produce are handed to an agent as remote candidates
-//! ([`Agent::add_remote_candidate`](crate::Agent::add_remote_candidate)) or, for the many
-//! sockets of the hard side, as extra local host candidates: every probe is an ordinary
-//! authenticated ICE check, so a hit becomes a valid pair through the normal rules
-//! (peer-reflexive learning, triggered check back).
+//! The targets these produce go to an agent as one-shot probes
+//! ([`Agent::send_probe`](crate::Agent::send_probe): an authenticated check that becomes a
+//! pair only when answered) or, for predicted ports, as low-priority remote candidates. The
+//! hard side of birthday probing adds its many sockets as host candidates and sends one
+//! probe from each to the easy side. Every probe is an ordinary authenticated ICE check, so
+//! a hit becomes a valid pair through the normal rules (peer-reflexive learning, triggered
+//! check back, nomination).
 
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};

@@ -505,3 +505,94 @@ fn port_prediction_beats_a_sequential_symmetric_nat() {
         b.events
     );
 }
+
+/// Birthday probing: a random-port symmetric NAT against address-and-port-dependent
+/// filtering. The hard side opens 256 sockets and checks the easy side from each (256
+/// mappings); the easy side then probes random ports of the hard side's IP at 200 per
+/// second, at most 2048 (P(hit) ≈ 1 - (1 - 256/64512)^2048 ≈ 99.97 %). A hit is an
+/// authenticated check, so the ordinary rules validate and nominate the pair.
+#[test]
+fn birthday_probing_beats_a_random_symmetric_nat() {
+    use in8_ice::punch::{BirthdayConfig, BirthdayProber};
+    let t0 = Instant::now();
+    let stun = addr("192.0.2.200:3478");
+    let mut net = Net::new(99);
+    net.add_nat(Nat::Symmetric, "10.0.0.1", "203.0.113.1");
+    net.add_nat(Nat::PortRestricted, "10.0.1.1", "203.0.113.2");
+    let cfg = Config {
+        max_local_candidates: 300,
+        max_pairs: 300,
+        max_transactions: 2200,
+        connect_timeout: Duration::from_secs(60),
+        ..Config::default()
+    };
+    let bc = BirthdayConfig::default();
+    let hard_addrs: Vec<SocketAddr> = (0..bc.sockets)
+        .map(|i| SocketAddr::from(([10, 0, 0, 1], 10_000 + i)))
+        .collect();
+    let mut a = Agent::new(cfg.clone(), Role::Controlled, creds("aaaa"), 1);
+    a.set_remote_credentials(creds("bbbb"));
+    for (i, h) in hard_addrs.iter().enumerate() {
+        a.add_local_candidate(LocalCandidate::host(*h, i)).unwrap();
+    }
+    let hb = addr("10.0.1.1:2000");
+    let rb = net.reflexive(hb, stun);
+    let mut a = AgentNode {
+        agent: a,
+        addrs: hard_addrs.clone(),
+        events: Vec::new(),
+    };
+    let mut b = node(Role::Controlling, "bbbb", "aaaa", "10.0.1.1:2000", 2);
+    b.agent = {
+        let mut x = Agent::new(cfg, Role::Controlling, creds("bbbb"), 2);
+        x.set_remote_credentials(creds("aaaa"));
+        x.add_local_candidate(LocalCandidate::host(hb, 0)).unwrap();
+        x
+    };
+    // The hard side goes first: every socket sends one probe to the easy side's
+    // server-reflexive address (100 per second), creating 256 mappings. (As ordinary pairs
+    // they would share one foundation and stay Frozen behind the first.)
+    a.agent.handle_timeout(t0);
+    b.agent.handle_timeout(t0);
+    let mut now = t0;
+    for h in &hard_addrs {
+        a.agent.send_probe(now, *h, rb).unwrap();
+        now = run(
+            &mut net,
+            &mut [&mut a, &mut b],
+            now,
+            now + Duration::from_millis(10),
+        );
+    }
+    assert!(
+        !a.agent.is_connected(),
+        "plain checks cannot pass the filters"
+    );
+    // Then the easy side probes.
+    let mut prober = BirthdayProber::new(bc, "203.0.113.1".parse().unwrap(), 7);
+    while now < t0 + Duration::from_secs(40) && !(a.agent.is_connected() && b.agent.is_connected())
+    {
+        while let Some(target) = prober.poll(now) {
+            b.agent.send_probe(now, hb, target).unwrap();
+        }
+        now = run(
+            &mut net,
+            &mut [&mut a, &mut b],
+            now,
+            now + Duration::from_millis(5),
+        );
+    }
+    assert!(
+        a.agent.is_connected() && b.agent.is_connected(),
+        "after {} probes",
+        prober.sent()
+    );
+    assert!(prober.sent() <= bc.max_probes);
+    let (local, remote) = b.agent.selected_pair().unwrap();
+    assert_eq!((local, remote.ip()), (hb, "203.0.113.1".parse().unwrap()));
+    eprintln!(
+        "birthday: connected after {} probes, {:?}",
+        prober.sent(),
+        now - t0
+    );
+}

@@ -343,7 +343,17 @@ impl Agent {
             self.stats.rejected += 1;
             return Err(Error::Unauthenticated);
         }
-        let txn = self.txns.swap_remove(ti);
+        let mut txn = self.txns.swap_remove(ti);
+        if let TxnKind::Probe { local } = txn.kind {
+            // A hard-NAT probe (crate::punch) has no pair until it succeeds.
+            match self.probe_answered(from, to, &txn, local, msg.class()) {
+                Some(pi) => {
+                    txn.pair = pi;
+                    txn.kind = TxnKind::Check { nominate: false };
+                }
+                None => return Ok(()),
+            }
+        }
         let pi = txn.pair;
         // RFC 8445 §7.2.5.2.1: "The ICE agent MUST check that the source and destination
         // transport addresses in the Binding request and response are symmetric. ... If the

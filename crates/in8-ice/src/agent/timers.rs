@@ -121,6 +121,9 @@ impl Agent {
             }
             // Timed out.
             let t = self.txns.swap_remove(i);
+            if matches!(t.kind, TxnKind::Probe { .. }) {
+                continue;
+            }
             if matches!(t.kind, TxnKind::Check { .. } | TxnKind::KeepOpen)
                 && self.pairs[t.pair].state == PairState::InProgress
                 && !self.txns.iter().any(|o| o.pair == t.pair)
