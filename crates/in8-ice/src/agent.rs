@@ -10,6 +10,7 @@ mod event;
 mod incoming;
 mod pairs;
 mod probe;
+mod response;
 mod timers;
 
 use core::time::Duration;

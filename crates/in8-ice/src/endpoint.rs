@@ -13,19 +13,21 @@
 //!   prober.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use in8_artifact::{Flags, Invitation, InviteId, Rsvp};
+use in8_artifact::{Invitation, InviteId};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
-use crate::agent::{Agent, Config, Credentials, Event, KeepOpen, Role};
+use crate::agent::{Agent, Config, Event, KeepOpen};
 use crate::candidate::{CandidateKind, LocalCandidate};
 use crate::error::Error;
-use crate::responder::{self, ResponderConfig};
-use crate::stun::{Class, IntegrityKey, Message};
+use crate::responder::ResponderConfig;
+use crate::stun::IntegrityKey;
 use crate::transmit::Transmit;
+
+mod routing;
+mod sessions;
 
 /// Identifies a session (an [`Agent`]) inside an [`Endpoint`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -254,105 +256,6 @@ impl Endpoint {
         Ok(id)
     }
 
-    /// A session with explicit credentials and candidates (introductions, interop with
-    /// other ICE stacks). Checks start at once.
-    pub fn add_session(
-        &mut self,
-        now: Instant,
-        role: Role,
-        local: Credentials,
-        remote: Credentials,
-        remote_candidates: &[in8_artifact::Candidate],
-        relay_allowed: bool,
-    ) -> Result<SessionId, Error> {
-        let seed = self.rng.next_u64();
-        let mut a = Agent::new(self.config.agent.clone(), role, local, seed);
-        a.set_remote_credentials(remote);
-        for c in remote_candidates
-            .iter()
-            .filter(|c| relay_ok(c, relay_allowed))
-        {
-            let _ = a.add_remote_candidate(*c);
-        }
-        self.insert(now, a, None, relay_allowed)
-    }
-
-    /// Phase 1, invitee side: check the inviter's candidates with credentials derived from
-    /// the invitation (RFC 8445 roles: the invitee is controlling). If the invitation
-    /// allows an RSVP, a failed phase 1 turns into keep-open.
-    pub fn join(&mut self, now: Instant, invitation: &Invitation) -> Result<SessionId, Error> {
-        let ufrag = Credentials::random(&mut self.rng).ufrag;
-        let local = Credentials {
-            password: invitation.secret.invitee_password(&ufrag),
-            ufrag,
-        };
-        let remote = Credentials {
-            ufrag: invitation.secret.inviter_ufrag(),
-            password: invitation.secret.inviter_password(),
-        };
-        let seed = self.rng.next_u64();
-        let mut a = Agent::new(self.config.agent.clone(), Role::Controlling, local, seed);
-        a.set_remote_credentials(remote);
-        let relay = invitation.flags.contains(Flags::RELAY_ALLOWED);
-        for c in invitation.candidates.iter().filter(|c| relay_ok(c, relay)) {
-            let _ = a.add_remote_candidate(*c);
-        }
-        if invitation.flags.contains(Flags::RSVP_ALLOWED) {
-            a.set_keep_open(Some(self.config.keep_open));
-        }
-        self.insert(now, a, Some(invitation.invite_id()), relay)
-    }
-
-    /// Phase 2, inviter side: the RSVP arrived (already verified by the caller with
-    /// `SignedRsvp::verify`). Both sides now check all pairs at once; an existing phase-1
-    /// session with this invitee is reused.
-    pub fn accept_rsvp(
-        &mut self,
-        now: Instant,
-        invitation: &Invitation,
-        rsvp: &Rsvp,
-    ) -> Result<SessionId, Error> {
-        if rsvp.invite_id != invitation.invite_id() {
-            return Err(Error::Invalid {
-                what: "RSVP",
-                reason: "it answers another invitation",
-            });
-        }
-        let local = Credentials {
-            ufrag: invitation.secret.inviter_ufrag(),
-            password: invitation.secret.inviter_password(),
-        };
-        let mut username = local.ufrag.as_bytes().to_vec();
-        username.push(b':');
-        username.extend_from_slice(rsvp.ufrag.as_bytes());
-        if let Some(id) = self.by_username.get(&username).copied()
-            && let Some(e) = self.sessions.get_mut(&id)
-        {
-            for c in rsvp
-                .candidates
-                .iter()
-                .filter(|c| relay_ok(c, e.relay_allowed))
-            {
-                let _ = e.agent.add_remote_candidate(*c);
-            }
-            e.agent.handle_timeout(now);
-            self.drain(id);
-            return Ok(id);
-        }
-        let remote = Credentials {
-            password: invitation.secret.invitee_password(&rsvp.ufrag),
-            ufrag: rsvp.ufrag.clone(),
-        };
-        let seed = self.rng.next_u64();
-        let mut a = Agent::new(self.config.agent.clone(), Role::Controlled, local, seed);
-        a.set_remote_credentials(remote);
-        let relay = invitation.flags.contains(Flags::RELAY_ALLOWED);
-        for c in rsvp.candidates.iter().filter(|c| relay_ok(c, relay)) {
-            let _ = a.add_remote_candidate(*c);
-        }
-        self.insert(now, a, Some(invitation.invite_id()), relay)
-    }
-
     /// A session.
     pub fn session(&self, id: SessionId) -> Option<&Agent> {
         self.sessions.get(&id).map(|e| &e.agent)
@@ -361,52 +264,6 @@ impl Endpoint {
     /// A session, mutably (add candidates, keep-open); drain outputs afterwards.
     pub fn session_mut(&mut self, id: SessionId) -> Option<&mut Agent> {
         self.sessions.get_mut(&id).map(|e| &mut e.agent)
-    }
-
-    /// ICE restart of a session (RFC 8445 §9: new ufrag and password on both sides, roles
-    /// kept, data may continue on the previous pair until a new one is selected). The
-    /// session is re-keyed under its new USERNAME; checks start at once.
-    pub fn restart_session(
-        &mut self,
-        now: Instant,
-        id: SessionId,
-        local: Credentials,
-        remote: Credentials,
-        remote_candidates: &[in8_artifact::Candidate],
-    ) -> Result<(), Error> {
-        let Some(e) = self.sessions.get_mut(&id) else {
-            return Err(Error::Unknown("session"));
-        };
-        if local.ufrag == e.agent.local_credentials().ufrag || remote.ufrag.is_empty() {
-            return Err(Error::Invalid {
-                what: "ICE restart",
-                reason: "the local ufrag must change",
-            });
-        }
-        e.agent.restart(now, local);
-        e.agent.set_remote_credentials(remote);
-        for c in self
-            .locals
-            .iter()
-            .filter(|c| relay_ok(&c.candidate, e.relay_allowed))
-        {
-            let _ = e.agent.add_local_candidate(*c);
-        }
-        for c in remote_candidates
-            .iter()
-            .filter(|c| relay_ok(c, e.relay_allowed))
-        {
-            let _ = e.agent.add_remote_candidate(*c);
-        }
-        let mut username_in = e.agent.local_credentials().ufrag.as_bytes().to_vec();
-        username_in.push(b':');
-        username_in.extend_from_slice(e.agent.remote_ufrag().unwrap_or_default().as_bytes());
-        let old = core::mem::replace(&mut e.username_in, username_in.clone());
-        e.agent.handle_timeout(now);
-        self.by_username.remove(&old);
-        self.by_username.insert(username_in, id);
-        self.drain(id);
-        Ok(())
     }
 
     /// Drops a session.
@@ -463,148 +320,6 @@ impl Endpoint {
         if failed {
             self.remove(id);
         }
-    }
-
-    /// Handles one datagram received on the local socket `to` from `from`.
-    pub fn handle_packet(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        to: SocketAddr,
-        bytes: &[u8],
-    ) -> Result<(), Error> {
-        let msg = Message::parse(bytes)?;
-        match msg.class() {
-            Class::Request => self.handle_request(now, from, to, &msg),
-            Class::Success | Class::Error => {
-                let tid = msg.transaction_id();
-                let Some(id) = self
-                    .sessions
-                    .iter()
-                    .find(|(_, e)| e.agent.owns_transaction(&tid))
-                    .map(|(id, _)| *id)
-                else {
-                    return Err(Error::UnknownTransaction);
-                };
-                let r = self
-                    .sessions
-                    .get_mut(&id)
-                    .map(|e| e.agent.handle_message(now, from, to, &msg));
-                self.drain(id);
-                r.unwrap_or(Err(Error::UnknownTransaction))
-            }
-            Class::Indication => Ok(()),
-        }
-    }
-
-    fn handle_request(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        to: SocketAddr,
-        msg: &Message<'_>,
-    ) -> Result<(), Error> {
-        let Some(username) = msg.username() else {
-            let Some(cfg) = self.config.responder else {
-                return Err(Error::Unauthenticated);
-            };
-            let mut out = core::mem::take(&mut self.scratch);
-            if responder::respond(&cfg, from, to, msg, &mut out) {
-                self.stats.reflected += 1;
-                self.push_transmit(Transmit {
-                    from: to,
-                    to: from,
-                    contents: out.clone(),
-                });
-            }
-            self.scratch = out;
-            return Ok(());
-        };
-        if let Some(&id) = self.by_username.get(username) {
-            let r = match self.sessions.get_mut(&id) {
-                Some(e) => e.agent.handle_message(now, from, to, msg),
-                None => Err(Error::Closed),
-            };
-            if r == Err(Error::Unauthenticated) {
-                self.stats.unauthenticated += 1;
-            }
-            self.drain(id);
-            return r;
-        }
-        // Phase 1 listener: "inviterUfrag:inviteeUfrag".
-        let colon = username.iter().position(|&b| b == b':');
-        let listening = colon
-            .and_then(|c| core::str::from_utf8(&username[..c]).ok())
-            .and_then(|u| self.listening.get_mut(u));
-        let Some(l) = listening else {
-            return self.reject(from, to, msg);
-        };
-        // MESSAGE-INTEGRITY with the derived inviter password before any state exists.
-        if !msg.verify_integrity(&l.key) {
-            return self.reject(from, to, msg);
-        }
-        let Some(remote_ufrag) = colon
-            .and_then(|c| core::str::from_utf8(&username[c + 1..]).ok())
-            .filter(|u| in8_artifact::check_ufrag(u).is_ok())
-        else {
-            return self.reject(from, to, msg);
-        };
-        if l.sessions >= self.config.max_sessions_per_invitation {
-            self.stats.refused += 1;
-            return Err(Error::Limit {
-                what: "sessions per invitation",
-                max: self.config.max_sessions_per_invitation as usize,
-            });
-        }
-        l.sessions += 1;
-        let invite = l.invitation.invite_id();
-        let relay = l.invitation.flags.contains(Flags::RELAY_ALLOWED);
-        let remote = Credentials {
-            password: l.invitation.secret.invitee_password(remote_ufrag),
-            ufrag: remote_ufrag.to_owned(),
-        };
-        let local = Credentials {
-            ufrag: l.ufrag.clone(),
-            password: l.invitation.secret.inviter_password(),
-        };
-        let seed = self.rng.next_u64();
-        let mut a = Agent::new(self.config.agent.clone(), Role::Controlled, local, seed);
-        a.set_remote_credentials(remote);
-        let remote_ufrag = remote_ufrag.to_owned();
-        let id = match self.insert(now, a, Some(invite), relay) {
-            Ok(id) => id,
-            Err(e) => {
-                if let Some(l) = self
-                    .listening
-                    .values_mut()
-                    .find(|l| l.invitation.invite_id() == invite)
-                {
-                    l.sessions = l.sessions.saturating_sub(1);
-                }
-                return Err(e);
-            }
-        };
-        self.push_event(EndpointEvent::Accepted {
-            session: id,
-            invite,
-            remote_ufrag,
-        });
-        let r = match self.sessions.get_mut(&id) {
-            Some(e) => e.agent.handle_message(now, from, to, msg),
-            None => Err(Error::Closed),
-        };
-        self.drain(id);
-        r
-    }
-
-    fn reject(&mut self, from: SocketAddr, to: SocketAddr, msg: &Message<'_>) -> Result<(), Error> {
-        self.stats.unauthenticated += 1;
-        // RFC 8489 §9.1.3: 401 for a USERNAME or MESSAGE-INTEGRITY that does not check out,
-        // only when the reply is no larger than the request.
-        if let Some(t) = crate::agent::unauthenticated_error(from, to, msg, 401, "Unauthorized") {
-            self.push_transmit(t);
-        }
-        Err(Error::Unauthenticated)
     }
 
     /// Advances every session's timers.

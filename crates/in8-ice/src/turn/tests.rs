@@ -1,6 +1,7 @@
 //! The TURN client against a scripted server.
 
 use super::*;
+use crate::stun::Message;
 
 const SERVER: &str = "192.0.2.10:3478";
 const LOCAL: &str = "10.0.0.1:5000";
