@@ -230,3 +230,116 @@ fn flush(c: &mut TurnClient, sock: &UdpSocket) {
         sock.send_to(&t.contents, t.to).unwrap();
     }
 }
+
+/// Two in8 agents where one has only a relayed candidate (coturn): its checks go out
+/// through `TurnClient::send_to`, what the relay delivers is fed back to the agent as a
+/// datagram from the peer to the relayed address — the drive contract with a relay. The
+/// pair connects through coturn and consent holds.
+#[test]
+#[ignore = "needs coturn / python venv: run cargo xtask interop"]
+fn ice_over_a_coturn_relay() {
+    use in8_ice::{
+        Agent, Candidate, CandidateKind, Config, Credentials, Event, LocalCandidate, Role,
+    };
+    let coturn = start_coturn();
+    let (user, pass, _) = coturn.credentials();
+    let server = coturn.stun_addr();
+    let a_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b_addr = b_sock.local_addr().unwrap();
+    let cfg = TurnConfig {
+        server,
+        username: user.into(),
+        password: pass.into(),
+        lifetime: Duration::from_secs(600),
+    };
+    let mut turn = TurnClient::new(cfg, a_sock.local_addr().unwrap(), 3);
+    turn.allocate(Instant::now());
+    let ev = pump(&mut turn, &a_sock, server, |e| {
+        matches!(e, TurnEvent::Allocated { .. })
+    });
+    let Some(TurnEvent::Allocated { relayed, .. }) = ev.last().cloned() else {
+        panic!("{ev:?}")
+    };
+    turn.create_permission(Instant::now(), b_addr.ip()).unwrap();
+    pump(&mut turn, &a_sock, server, |e| {
+        matches!(e, TurnEvent::PermissionCreated { .. })
+    });
+
+    let cred = |u: &str| Credentials {
+        ufrag: u.into(),
+        password: format!("{u}-password-0123456789abcdef"),
+    };
+    let mut a = Agent::new(Config::default(), Role::Controlling, cred("aaaa"), 1);
+    a.set_remote_credentials(cred("bbbb"));
+    // Only the relayed candidate: every check of `a` goes through coturn.
+    let relay = Candidate::new(CandidateKind::Relay, relayed, 0);
+    a.add_local_candidate(LocalCandidate::new(relay, relayed))
+        .unwrap();
+    a.add_remote_candidate(Candidate::new(CandidateKind::Host, b_addr, 0))
+        .unwrap();
+    let mut b = Agent::new(Config::default(), Role::Controlled, cred("bbbb"), 2);
+    b.set_remote_credentials(cred("aaaa"));
+    b.add_local_candidate(LocalCandidate::host(b_addr, 0))
+        .unwrap();
+    b.add_remote_candidate(relay).unwrap();
+
+    a_sock
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    b_sock
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (mut a_events, mut b_events) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    a.handle_timeout(start);
+    b.handle_timeout(start);
+    while start.elapsed() < Duration::from_secs(12) {
+        let now = Instant::now();
+        // a: agent transmits from the relayed address go through the TURN client.
+        while let Some(t) = a.poll_transmit() {
+            assert_eq!(t.from, relayed);
+            turn.send_to(now, t.to, &t.contents).unwrap();
+        }
+        while let Some(t) = turn.poll_transmit() {
+            a_sock.send_to(&t.contents, t.to).unwrap();
+        }
+        while let Some(t) = b.poll_transmit() {
+            b_sock.send_to(&t.contents, t.to).unwrap();
+        }
+        if let Ok((n, from)) = a_sock.recv_from(&mut buf) {
+            let _ = turn.handle_packet(now, from, &buf[..n]);
+            while let Some(e) = turn.poll_event() {
+                if let TurnEvent::Data { peer, data } = e {
+                    let _ = a.handle_packet(now, peer, relayed, &data);
+                }
+            }
+        }
+        if let Ok((n, from)) = b_sock.recv_from(&mut buf) {
+            let _ = b.handle_packet(now, from, b_addr, &buf[..n]);
+        }
+        let now = Instant::now();
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        turn.handle_timeout(now);
+        a_events.extend(std::iter::from_fn(|| a.poll_event()));
+        b_events.extend(std::iter::from_fn(|| b.poll_event()));
+    }
+    assert!(
+        a.is_connected() && b.is_connected(),
+        "a: {a_events:?}\nb: {b_events:?}"
+    );
+    assert_eq!(a.selected_pair(), Some((relayed, b_addr)));
+    assert_eq!(
+        b.selected_pair().map(|p| p.1),
+        Some(relayed),
+        "b sees a at the relay"
+    );
+    assert!(
+        !a_events
+            .iter()
+            .chain(&b_events)
+            .any(|e| matches!(e, Event::Failed { .. }))
+    );
+}
