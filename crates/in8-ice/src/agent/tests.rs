@@ -1,7 +1,7 @@
 //! Role conflicts exactly as RFC 8445 §7.3.1.1 and §7.2.5.1 say, for every ordering.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::candidate::{Candidate, CandidateKind, LocalCandidate};
@@ -209,4 +209,70 @@ fn unauthenticated_requests_create_no_state_and_no_amplification() {
     let reply = r.poll_transmit().unwrap();
     assert!(reply.contents.len() <= buf.len());
     assert_eq!(error_code(&reply.contents), Some(401));
+}
+
+#[test]
+fn first_valid_pair_is_usable_at_once_and_a_better_one_replaces_it() {
+    let now = Instant::now();
+    let (b1, b2) = ("192.0.2.2:2000", "192.0.2.3:2000");
+    let mut a = Agent::new(Config::default(), Role::Controlling, creds("aaaa"), 1);
+    a.set_remote_credentials(creds("bbbb"));
+    a.add_local_candidate(LocalCandidate::host(addr(A), 0))
+        .unwrap();
+    a.add_remote_candidate(Candidate::new(CandidateKind::Host, addr(b1), 0))
+        .unwrap();
+    a.add_remote_candidate(Candidate::new(CandidateKind::Host, addr(b2), 1))
+        .unwrap();
+    let mut b = Agent::new(Config::default(), Role::Controlled, creds("bbbb"), 2);
+    b.set_remote_credentials(creds("aaaa"));
+    b.add_local_candidate(LocalCandidate::host(addr(b1), 0))
+        .unwrap();
+    b.add_local_candidate(LocalCandidate::host(addr(b2), 1))
+        .unwrap();
+    b.handle_timeout(now);
+    // RFC 8445 §6.1.4.2: the higher-priority pair is checked first, the next one Ta later.
+    a.handle_timeout(now);
+    let r1 = a.poll_transmit().unwrap();
+    assert_eq!(r1.to, addr(b1));
+    let t = now + Duration::from_millis(50);
+    a.handle_timeout(t);
+    let r2 = a.poll_transmit().unwrap();
+    assert_eq!(r2.to, addr(b2));
+    // The lower-priority check is answered first: its pair is usable at once (§12.1: "An
+    // ICE agent MAY send data on any valid pair before selected pairs have been produced").
+    b.handle_packet(t, r2.from, r2.to, &r2.contents).unwrap();
+    let resp2 = b.poll_transmit().unwrap();
+    a.handle_packet(t, resp2.from, resp2.to, &resp2.contents)
+        .unwrap();
+    assert_eq!(
+        a.poll_event(),
+        Some(Event::Selected {
+            local: addr(A),
+            remote: addr(b2),
+            nominated: false
+        })
+    );
+    assert_eq!(a.selected_pair(), Some((addr(A), addr(b2))));
+    // A better pending pair holds nomination back (within the nomination delay).
+    a.handle_timeout(t + Duration::from_millis(100));
+    assert!(!a.is_connected());
+    // The better pair validates and replaces it; then it is nominated.
+    b.handle_packet(t, r1.from, r1.to, &r1.contents).unwrap();
+    let resp1 = b.poll_transmit().unwrap();
+    a.handle_packet(t, resp1.from, resp1.to, &resp1.contents)
+        .unwrap();
+    assert_eq!(
+        a.poll_event(),
+        Some(Event::Selected {
+            local: addr(A),
+            remote: addr(b1),
+            nominated: false
+        })
+    );
+    let t2 = t + Duration::from_millis(200);
+    a.handle_timeout(t2);
+    let nomination = std::iter::from_fn(|| a.poll_transmit())
+        .find(|tx| Message::parse(&tx.contents).unwrap().use_candidate())
+        .expect("nomination check");
+    assert_eq!(nomination.to, addr(b1));
 }
