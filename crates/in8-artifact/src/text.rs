@@ -119,38 +119,34 @@ pub fn decode_text(s: &str) -> Result<(Vec<u8>, Form)> {
         });
     }
     // Every artifact envelope starts with the byte 0x82 or 0x83, which is "g" in base64url
-    // and "Q" in base32: that tells the two forms apart even when something changed the
-    // case of the prefix (a base32 form that went through a lowercasing tool).
-    let body: String;
+    // and "Q" in base32: the first data character tells the two forms apart, whatever the
+    // case of the prefix (a base32 form may have gone through a lowercasing tool).
     let prefix = t.get(..4).filter(|_| t.len() > 4);
-    let (form, rest) = if prefix.is_some_and(|p| p.eq_ignore_ascii_case(TEXT_PREFIX)) {
-        let rest = t.get(4..).unwrap_or_default();
-        if rest.starts_with(['q', 'Q']) || t.starts_with(BASE32_PREFIX) {
-            body = rest.to_ascii_uppercase();
-            (Form::Base32, body.as_str())
-        } else {
-            (Form::Text, rest)
+    if !prefix.is_some_and(|p| p.eq_ignore_ascii_case(TEXT_PREFIX)) {
+        if t.starts_with(['G', 'g']) && grouped::looks_like(t) {
+            // The grouped form of an envelope always starts with "G".
+            return Ok((grouped::decode(t)?, Form::Grouped));
         }
-    } else if t.starts_with(['G', 'g']) && grouped::looks_like(t) {
-        // The grouped form of an envelope (0x82 / 0x83) always starts with "G".
-        return Ok((grouped::decode(t)?, Form::Grouped));
-    } else {
         return Err(Error::BadText {
             form: "artifact",
             reason: "not an in8 artifact: expected `in8:...`, `IN8:...` or checksummed groups \
                      starting with G"
                 .into(),
         });
-    };
+    }
     // Line breaks and spaces may be inserted by chat clients; they are not part of the data.
-    let compact: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = match form {
-        Form::Text => data_encoding::BASE64URL_NOPAD
+    let compact: String = t[4..].chars().filter(|c| !c.is_whitespace()).collect();
+    let (bytes, form) = if compact.starts_with(['q', 'Q']) {
+        let upper = compact.to_ascii_uppercase();
+        let b = data_encoding::BASE32_NOPAD
+            .decode(upper.as_bytes())
+            .map_err(|e| bad("IN8: base32", e))?;
+        (b, Form::Base32)
+    } else {
+        let b = data_encoding::BASE64URL_NOPAD
             .decode(compact.as_bytes())
-            .map_err(|e| bad("in8: base64url", e))?,
-        _ => data_encoding::BASE32_NOPAD
-            .decode(compact.as_bytes())
-            .map_err(|e| bad("IN8: base32", e))?,
+            .map_err(|e| bad("in8: base64url", e))?;
+        (b, Form::Text)
     };
     Ok((bytes, form))
 }
@@ -210,7 +206,11 @@ mod tests {
         assert!(decode_text("hello: world").is_err());
         assert!(decode_text("in8:***").is_err());
         assert!(decode_text("ééé:abc").is_err());
+        // Wrapped text: the form is decided on the first data character, not on whitespace.
         let b32 = encode_base32(&[0x83, 9, 9, 9, 9]);
+        let wrapped = format!("in8:\t{}", &b32.to_lowercase()[4..]);
+        assert_eq!(decode_text(&wrapped).unwrap(), (vec![0x83, 9, 9, 9, 9], Form::Base32));
+        assert!(decode_text("In8:\tq0C X9CY").is_err()); // fuzz regression: '0' is not base32
         assert_eq!(
             decode_text(&b32.to_lowercase()).unwrap().0,
             vec![0x83, 9, 9, 9, 9]
