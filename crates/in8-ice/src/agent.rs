@@ -279,9 +279,10 @@ impl Agent {
     }
 
     /// ICE restart (RFC 8445 §9): "To restart ICE, an agent MUST change both the password
-    /// and the username fragment"; "all previous states of the data streams, excluding the
-    /// roles of the agents, [are] flushed". Remote credentials and candidates must be set
-    /// again; data may continue on the previous pair until a new one is selected.
+    /// and the username fragment"; "An ICE restart causes all previous states of the data
+    /// streams, excluding the roles of the agents, to be flushed." Remote credentials and
+    /// candidates must be set again; data may continue on the previous pair until a new one
+    /// is selected.
     pub fn restart(&mut self, now: Instant, local: Credentials) {
         self.fallback = self.selected_pair();
         self.local_key = IntegrityKey::short_term(&local.password);
