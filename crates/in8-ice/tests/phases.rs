@@ -417,3 +417,29 @@ fn endpoint_sessions_restart_and_reconnect() {
             .is_err()
     );
 }
+
+#[test]
+fn sessions_per_invitation_are_bounded() {
+    let t0 = Instant::now();
+    let me = addr("198.51.100.1:4488");
+    let mut e = Endpoint::new(EndpointConfig::default(), 1);
+    e.add_local_candidate(LocalCandidate::host(me, 0));
+    let inv = invitation(6, vec![]);
+    e.listen(&inv).unwrap();
+    let (ufrag, pwd) = (inv.secret.inviter_ufrag(), inv.secret.inviter_password());
+    let max = EndpointConfig::default().max_sessions_per_invitation;
+    for i in 0..max + 2 {
+        let req = request(format!("{ufrag}:joiner{i:02}").as_bytes(), &pwd, 0);
+        let r = e.handle_packet(t0, addr("192.0.2.7:7000"), me, &req);
+        if i < max {
+            assert!(r.is_ok(), "{i}: {r:?}");
+        } else {
+            assert!(matches!(r, Err(in8_ice::Error::Limit { .. })), "{i}: {r:?}");
+        }
+    }
+    let accepted = std::iter::from_fn(|| e.poll_event())
+        .filter(|ev| matches!(ev, EndpointEvent::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, max as usize);
+    assert_eq!(e.stats().refused, 2);
+}
