@@ -132,6 +132,8 @@ pub(crate) struct Txn {
     /// Whether the request carried ICE-CONTROLLING (else ICE-CONTROLLED).
     pub(crate) sent_controlling: bool,
     pub(crate) priority_sent: u32,
+    /// When the request was first sent (round-trip time of unretransmitted checks).
+    pub(crate) sent_at: Instant,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -303,6 +305,13 @@ impl Agent {
         self.consent = None;
         self.next_check = Some(now);
         self.now_hint = Some(now);
+    }
+
+    /// Round-trip time measured by the latest unretransmitted check on the selected pair.
+    pub fn selected_rtt(&self) -> Option<Duration> {
+        self.selected
+            .and_then(|i| self.pairs.get(i))
+            .and_then(|p| p.rtt)
     }
 
     /// Whether the selected pair is nominated (ICE completed).

@@ -32,6 +32,9 @@ pub(crate) struct Pair {
     /// The controlled agent received USE-CANDIDATE before the pair was valid
     /// (RFC 8445 §7.3.1.5).
     pub(crate) nominate_on_success: bool,
+    /// Round-trip time of the latest check on this pair that was answered without a
+    /// retransmission (Karn's rule: a retransmitted request's answer is ambiguous).
+    pub(crate) rtt: Option<std::time::Duration>,
 }
 
 fn same_family(a: SocketAddr, b: SocketAddr) -> bool {
@@ -189,6 +192,7 @@ impl Agent {
             valid: false,
             nominated: false,
             nominate_on_success: false,
+            rtt: None,
         });
         Some(self.pairs.len() - 1)
     }

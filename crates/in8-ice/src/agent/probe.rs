@@ -72,6 +72,7 @@ impl Agent {
             cancelled: false,
             sent_controlling: controlling,
             priority_sent: priority,
+            sent_at: now,
         });
         self.stats.requests_sent += 1;
         if self.started.is_none() {

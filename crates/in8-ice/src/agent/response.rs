@@ -84,6 +84,9 @@ impl Agent {
             return Err(Error::ErrorResponse(code.unwrap_or(0)));
         }
         self.stats.responses_received += 1;
+        if txn.sends == 1 && pi < self.pairs.len() {
+            self.pairs[pi].rtt = Some(now.saturating_duration_since(txn.sent_at));
+        }
         // Any authenticated success on the selected pair refreshes consent (RFC 7675 §5.1).
         if self.selected == Some(pi)
             && let Some(c) = &mut self.consent

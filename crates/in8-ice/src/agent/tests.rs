@@ -253,6 +253,8 @@ fn first_valid_pair_is_usable_at_once_and_a_better_one_replaces_it() {
         })
     );
     assert_eq!(a.selected_pair(), Some((addr(A), addr(b2))));
+    // Answered in the same instant it was sent: a round trip of zero on the virtual clock.
+    assert_eq!(a.selected_rtt(), Some(Duration::ZERO));
     // A better pending pair holds nomination back (within the nomination delay).
     a.handle_timeout(t + Duration::from_millis(100));
     assert!(!a.is_connected());
@@ -269,6 +271,8 @@ fn first_valid_pair_is_usable_at_once_and_a_better_one_replaces_it() {
             nominated: false
         })
     );
+    // Sent at `now`, answered at `t`: the selected pair's round trip is 50 ms.
+    assert_eq!(a.selected_rtt(), Some(Duration::from_millis(50)));
     let t2 = t + Duration::from_millis(200);
     a.handle_timeout(t2);
     let nomination = std::iter::from_fn(|| a.poll_transmit())

@@ -300,6 +300,7 @@ impl Agent {
             cancelled: false,
             sent_controlling: controlling,
             priority_sent: priority,
+            sent_at: now,
         });
         if kind != TxnKind::Consent {
             self.stats.requests_sent += 1;
