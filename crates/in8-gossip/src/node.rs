@@ -81,6 +81,11 @@ pub enum Event {
     },
     /// This node's own credential was revoked: it left the network.
     SelfRevoked,
+    /// A peer's record or credential expired; it was removed from every view (it comes
+    /// back when it presents a fresh one).
+    PeerExpired(NodeId),
+    /// This node's own credential expired: it left the network (obtain a new one).
+    CredentialExpired,
     /// The JOIN through this contact failed; try another entry peer.
     JoinFailed {
         /// The contact.
@@ -400,12 +405,39 @@ impl Gossip {
 
     /// Runs every timer that is due at `now`, and re-signs this node's record at half-life.
     pub fn handle_timeout(&mut self, now: Time) {
+        if self.core.has_left() {
+            self.timers.clear();
+            return;
+        }
         let wall = self.wall(now);
         let r = self.record.record();
-        if wall + self.record_ttl / 2 >= r.expires && r.expires < r.credential.membership().expires
-        {
+        let own_expiry = r.credential.membership().expires;
+        if wall >= own_expiry + self.policy.skew() {
+            // Our membership ran out: we may no longer take part.
+            self.core.leave(&mut self.out);
+            self.push_event(Event::CredentialExpired);
+            self.drain(now);
+            return;
+        }
+        if wall + self.record_ttl / 2 >= r.expires && r.expires < own_expiry {
             let (cands, nat) = (r.candidates.clone(), r.nat);
             let _ = self.update_record(now, cands, nat);
+        }
+        // Membership changes over time: forget peers whose record or credential expired.
+        let skew = self.policy.skew();
+        let expired: Vec<NodeId> = self
+            .records
+            .iter()
+            .filter(|(_, r)| {
+                let rec = r.record();
+                wall >= rec.expires.min(rec.credential.membership().expires) + skew
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.core.forget(id, &mut self.out);
+            self.records.remove(&id);
+            self.push_event(Event::PeerExpired(id));
         }
         while let Some(i) = self
             .timers
@@ -421,8 +453,11 @@ impl Gossip {
         }
     }
 
-    /// When [`Gossip::handle_timeout`] should next be called.
+    /// When [`Gossip::handle_timeout`] should next be called (`None` after leaving).
     pub fn poll_timeout(&self) -> Option<Time> {
+        if self.core.has_left() {
+            return None;
+        }
         self.timers.iter().map(|(at, _)| *at).min()
     }
 

@@ -374,3 +374,72 @@ fn introductions_arrange_a_simultaneous_open() {
     // The introducer is not a relay: the newcomer's other links are direct.
     assert!(g.core().active_view().any(|p| p != contact));
 }
+
+#[test]
+fn a_new_record_spreads_with_a_higher_sequence_number() {
+    let (mut net, ids) = network(6);
+    let me = ids[4];
+    let now = net.now;
+    let mut cands = candidates(4);
+    cands.truncate(1);
+    net.node(me)
+        .update_record(now, cands.clone(), NatClass::FullCone)
+        .unwrap();
+    assert_eq!(net.nodes[&me].record().record().seq, 2);
+    // Shuffles carry the origin's record: within a few periods a neighbour holds the new one.
+    net.run_for(Duration::from_secs(40));
+    let holders = ids
+        .iter()
+        .filter_map(|id| net.nodes[id].peer_record(&me))
+        .filter(|r| r.record().seq == 2 && r.record().candidates == cands)
+        .count();
+    assert!(holders >= 1, "nobody learned the new record");
+}
+
+#[test]
+fn expired_members_are_forgotten_and_an_expired_node_leaves() {
+    // Member 30's credential is valid for one hour only.
+    let short = Membership::issue(
+        &alice(),
+        &credential(0),
+        identity(30).node_id(),
+        Capabilities::INTRODUCE,
+        NOW + Duration::from_secs(3600),
+    )
+    .unwrap();
+    let (mut net, ids) = network(5);
+    let g = Gossip::new(
+        Config::default(),
+        Setup {
+            credential: short,
+            ..setup(30)
+        },
+    )
+    .unwrap();
+    let short_id = g.node_id();
+    net.nodes.insert(short_id, g);
+    let now = net.now;
+    net.node(short_id).join(now, ids[1]);
+    net.drain(short_id);
+    net.run_for(Duration::from_secs(30));
+    assert!(net.nodes[&ids[1]].core().knows(short_id));
+    // Two hours later (past expiry and the allowed skew) everyone has forgotten it, and it
+    // has left by itself.
+    net.run_for(Duration::from_secs(7200));
+    for id in &ids {
+        assert!(
+            !net.nodes[id].core().knows(short_id),
+            "{id:?} still knows it"
+        );
+    }
+    assert!(
+        net.events
+            .iter()
+            .any(|(id, e)| *id == short_id && *e == Event::CredentialExpired)
+    );
+    assert!(
+        net.events
+            .iter()
+            .any(|(_, e)| *e == Event::PeerExpired(short_id))
+    );
+}

@@ -290,3 +290,18 @@ fn lossy_links_still_deliver() {
     }
     assert_eq!(r.final_sample.components, 1);
 }
+
+/// When the policy allows relays, pairs that cannot punch use one instead of being avoided.
+#[test]
+fn relays_are_used_only_when_allowed() {
+    let mut sc = scenario("nat-mix-300");
+    sc.network.relay = true;
+    let with = run(sc);
+    assert!(with.totals.relayed > 0);
+    assert_eq!(with.totals.needed_relay, 0);
+    for b in &with.broadcasts {
+        assert_eq!(b.missed, 0);
+    }
+    let without = run(scenario("nat-mix-300"));
+    assert_eq!(without.totals.relayed, 0);
+}

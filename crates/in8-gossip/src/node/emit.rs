@@ -103,6 +103,10 @@ impl Gossip {
         }
         out.clear();
         self.out = out;
+        if self.core.has_left() {
+            // Nothing runs after leaving: no timers to fire.
+            self.timers.clear();
+        }
         self.gc_records();
     }
 
