@@ -1,0 +1,194 @@
+//! DTLS + join proof tasks started on ICE paths, and what happens when they finish.
+
+use std::net::SocketAddr;
+
+use in8_artifact::{Candidate, CandidateKind, Invitation};
+use in8_ice::SessionId;
+use in8_transport::{PeerAuth, Session};
+
+use super::{Command, Driver, SessionCtx, send_final};
+use crate::connection::{Connection, PathInfo};
+use crate::error::{Error, Result};
+use crate::events::{InviteEvent, JoinEvent, Phase};
+
+/// The kind of the peer's candidate at `remote`, from the candidates it advertised.
+fn kind_of(remote: SocketAddr, advertised: &[Candidate]) -> CandidateKind {
+    advertised
+        .iter()
+        .find(|c| c.addr == remote)
+        .map_or(CandidateKind::PeerReflexive, |c| c.kind)
+}
+
+impl Driver {
+    pub(crate) fn spawn_join(
+        &self,
+        session: SessionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        invitation: Invitation,
+    ) {
+        let Some(sock) = self.socket_for(local) else {
+            return;
+        };
+        let transport = sock.transport.clone();
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            let result = transport
+                .join(remote, &invitation)
+                .await
+                .map_err(Error::from);
+            let _ = commands
+                .send(Command::DtlsDone {
+                    session,
+                    remote,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    pub(crate) fn spawn_accept(
+        &self,
+        session: SessionId,
+        base: SocketAddr,
+        remote: SocketAddr,
+        invitation: Invitation,
+        expect: PeerAuth,
+    ) {
+        let Some(sock) = self.socket_for(base) else {
+            return;
+        };
+        let transport = sock.transport.clone();
+        let commands = self.commands.clone();
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            let result = transport
+                .accept_join(remote, &invitation, ledger, expect)
+                .await
+                .map_err(Error::from);
+            let _ = commands
+                .send(Command::DtlsDone {
+                    session,
+                    remote,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn watch_close(&self, session: SessionId, s: &Session) {
+        let s = s.clone();
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            let reason = s.closed().await;
+            tracing::debug!(?session, %reason, "session closed");
+            let _ = commands.send(Command::SessionClosed { session }).await;
+        });
+    }
+
+    fn path(&self, session: SessionId, remote: SocketAddr, advertised: &[Candidate]) -> PathInfo {
+        let agent = self.ice.session(session);
+        let local = agent
+            .and_then(|a| a.selected_pair())
+            .filter(|(_, r)| *r == remote)
+            .map_or_else(
+                || self.sockets.first().map_or(remote, |s| s.base),
+                |(l, _)| l,
+            );
+        PathInfo {
+            kind: kind_of(remote, advertised),
+            local,
+            remote,
+            rtt: agent.and_then(|a| a.selected_rtt()),
+        }
+    }
+
+    pub(crate) fn dtls_done(
+        &mut self,
+        session: SessionId,
+        remote: SocketAddr,
+        result: Result<Session>,
+    ) {
+        match self.sessions.get(&session) {
+            Some(SessionCtx::Joining(_)) => self.join_done(session, remote, result),
+            Some(SessionCtx::Hosting(_)) => self.accept_done(session, remote, result),
+            None => {
+                // The ICE session is gone (revoked, expired, node closing): drop the session.
+                if let Ok(s) = result {
+                    s.abort(in8_transport::CloseReason::LocalClose);
+                }
+            }
+        }
+    }
+
+    fn join_done(&mut self, session: SessionId, remote: SocketAddr, result: Result<Session>) {
+        let Some(SessionCtx::Joining(j)) = self.sessions.get(&session) else {
+            return;
+        };
+        let events = j.events.clone();
+        match result {
+            Ok(s) => {
+                let inv = j.invitation.invitation();
+                let phase = if j.rsvp_sent { Phase::Two } else { Phase::One };
+                let conn = Connection {
+                    peer: inv.issuer,
+                    path: self.path(session, remote, &inv.candidates),
+                    phase,
+                    invite: inv.invite_id(),
+                    elapsed: j.started.elapsed(),
+                    session: s.clone(),
+                };
+                self.watch_close(session, &s);
+                if let Some(SessionCtx::Joining(j)) = self.sessions.get_mut(&session) {
+                    j.established = Some(s);
+                }
+                send_final(&events, JoinEvent::Connected(conn));
+            }
+            Err(e) => {
+                // A refusal is final; so is a handshake failure on the path ICE chose.
+                self.sessions.remove(&session);
+                self.ice.remove(session);
+                send_final(&events, JoinEvent::Failed(e));
+            }
+        }
+    }
+
+    fn accept_done(&mut self, session: SessionId, remote: SocketAddr, result: Result<Session>) {
+        let Some(SessionCtx::Hosting(h)) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        h.dtls.remove(&remote);
+        let (invite, phase, started) = (h.invite, h.phase, h.started);
+        let advertised = h.rsvp_candidates.clone();
+        let Some(events) = self.invites.get(&invite).map(|o| o.events.clone()) else {
+            // The invitation ended meanwhile (revoked): no session for it.
+            if let Ok(s) = result {
+                s.abort(in8_transport::CloseReason::LocalClose);
+            }
+            return;
+        };
+        match result {
+            Ok(s) => {
+                let conn = Connection {
+                    peer: s.peer().unwrap_or_else(|| self.identity.node_id()),
+                    path: self.path(session, remote, &advertised),
+                    phase,
+                    invite,
+                    elapsed: started.elapsed(),
+                    session: s.clone(),
+                };
+                self.watch_close(session, &s);
+                if let Some(SessionCtx::Hosting(h)) = self.sessions.get_mut(&session) {
+                    h.established = Some(s);
+                }
+                send_final(&events, InviteEvent::Joined(conn));
+            }
+            Err(e) => {
+                let _ = events.try_send(InviteEvent::JoinFailed {
+                    remote,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
