@@ -39,18 +39,16 @@ pub(crate) fn rendezvous<P: Hash>(me: &P, candidate: &P) -> u64 {
 
 /// Sorts members best first: declared hubs, then not-leaves, then publicly reachable, then
 /// higher capacity, then by a stable hash of the id (spreading roles over the id space),
-/// then by id (total order).
-pub(crate) fn sort<P: Ord + Hash>(members: &mut [&Member<P>]) {
-    members.sort_by(|a, b| {
-        let key = |m: &Member<P>| {
-            (
-                m.hint != RoleHint::Hub,
-                m.hint == RoleHint::Leaf,
-                !m.reachable,
-                core::cmp::Reverse(m.capacity),
-                hash(&m.id),
-            )
-        };
-        key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
+/// then by id (total order). Keys are computed once per member.
+pub(crate) fn sort<P: Ord + Hash + Copy>(members: &mut [&Member<P>]) {
+    members.sort_by_cached_key(|m| {
+        (
+            m.hint != RoleHint::Hub,
+            m.hint == RoleHint::Leaf,
+            !m.reachable,
+            core::cmp::Reverse(m.capacity),
+            hash(&m.id),
+            m.id,
+        )
     });
 }
