@@ -23,6 +23,9 @@ pub(crate) struct Args {
     /// Override the scenario's node count.
     #[arg(long)]
     nodes: Option<u32>,
+    /// Override the simulated duration, in seconds.
+    #[arg(long)]
+    duration: Option<f64>,
 }
 
 fn scenarios_dir() -> PathBuf {
@@ -70,15 +73,19 @@ pub(crate) fn run(a: &Args) -> Result<()> {
         "--out",
         a.out.as_str(),
     ];
-    let (seed, nodes) = (
+    let (seed, nodes, duration) = (
         a.seed.map(|s| s.to_string()),
         a.nodes.map(|n| n.to_string()),
+        a.duration.map(|d| d.to_string()),
     );
     if let Some(s) = &seed {
         args.extend(["--seed", s]);
     }
     if let Some(n) = &nodes {
         args.extend(["--nodes", n]);
+    }
+    if let Some(d) = &duration {
+        args.extend(["--duration", d]);
     }
     crate::cargo(&args)
 }

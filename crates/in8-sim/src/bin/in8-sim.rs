@@ -1,4 +1,4 @@
-//! `in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N]`: runs a scenario, prints
+//! `in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S]`: runs a scenario, prints
 //! its table and writes SVG plots (metrics over time, per-broadcast delivery, and a
 //! drawing of the overlay for networks up to 300 nodes). `cargo xtask sim` calls this in
 //! the release profile.
@@ -20,7 +20,7 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut path = None;
     let mut out = PathBuf::from("target/sim");
-    let (mut seed, mut nodes) = (None, None);
+    let (mut seed, mut nodes, mut duration) = (None, None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
@@ -38,20 +38,34 @@ fn run() -> Result<(), String> {
                         .ok_or("--nodes needs a number")?,
                 )
             }
+            "--duration" => {
+                duration = Some(
+                    args.next()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .ok_or("--duration needs seconds")?,
+                )
+            }
             "-h" | "--help" => {
-                println!("usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N]");
+                println!(
+                    "usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S]"
+                );
                 return Ok(());
             }
             p => path = Some(PathBuf::from(p)),
         }
     }
-    let path = path.ok_or("usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N]")?;
+    let path = path.ok_or(
+        "usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S]",
+    )?;
     let mut sc = in8_sim::load(&path).map_err(|e| e.to_string())?;
     if let Some(s) = seed {
         sc.seed = s;
     }
     if let Some(n) = nodes {
         sc.nodes = n;
+    }
+    if let Some(d) = duration {
+        sc.duration_s = d;
     }
     let nodes = sc.nodes;
     let report = in8_sim::run(sc).map_err(|e| e.to_string())?;
