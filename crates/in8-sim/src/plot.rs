@@ -72,14 +72,14 @@ fn panel(
             xv
         );
     }
-    for (x, label) in marks {
+    for (i, (t, label)) in marks.iter().enumerate() {
+        let x = sx(*t);
         let _ = writeln!(
             svg,
-            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="9" fill="#666">{}</text>"##,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="9" fill="#666">{}</text>"##,
             x + 2.0,
-            top + 9.0,
+            top + 9.0 + 10.0 * (i % 3) as f64,
             esc(label),
-            x = sx(*x),
         );
     }
     for (i, s) in series.iter().enumerate() {
@@ -204,11 +204,7 @@ pub fn timeline_svg(r: &Report) -> String {
         r.seed,
         r.nodes_total
     );
-    let mut marks: Vec<(f64, String)> = r
-        .disturbances
-        .iter()
-        .map(|d| (d.at_s, d.what.to_owned()))
-        .collect();
+    let mut marks: Vec<(f64, String)> = r.marks.clone();
     marks.extend(
         r.topology_switches
             .iter()

@@ -83,6 +83,8 @@ pub struct Report {
     pub topology_switches: Vec<(f64, String)>,
     /// Largest active view at the end (hubs of a star, core of a hierarchy).
     pub max_active: usize,
+    /// Timeline events to mark on plots: (seconds, what), broadcasts excluded.
+    pub marks: Vec<(f64, String)>,
 }
 
 impl Report {

@@ -201,6 +201,7 @@ impl Sim {
                 .as_ref()
                 .map(|t| t.switches.clone())
                 .unwrap_or_default(),
+            marks: self.marks(),
             max_active: self
                 .nodes
                 .iter()
@@ -280,5 +281,33 @@ impl Sim {
         let mut v: Vec<Vec<u32>> = groups.into_values().collect();
         v.sort_by_key(|g| core::cmp::Reverse(g.len()));
         v
+    }
+}
+
+impl Sim {
+    /// The scenario's timeline, for plots: joins done, kills, leaves, partitions, heals,
+    /// churn.
+    fn marks(&self) -> Vec<(f64, String)> {
+        use crate::scenario::Action;
+        let joins = f64::from(self.sc.nodes) * self.sc.join.interval_ms / 1000.0;
+        let mut m = vec![(joins, "joined".to_owned())];
+        for a in &self.sc.events {
+            match a {
+                Action::Broadcast { .. } => {}
+                Action::Kill { at_s, fraction } => {
+                    m.push((*at_s, format!("crash {:.0} %", fraction * 100.0)))
+                }
+                Action::Leave { at_s, fraction } => {
+                    m.push((*at_s, format!("leave {:.0} %", fraction * 100.0)))
+                }
+                Action::Partition { at_s, groups } => m.push((*at_s, format!("split in {groups}"))),
+                Action::Heal { at_s } => m.push((*at_s, "heal".to_owned())),
+                Action::Churn { at_s, until_s, .. } => {
+                    m.push((*at_s, "churn".to_owned()));
+                    m.push((*until_s, "churn ends".to_owned()));
+                }
+            }
+        }
+        m
     }
 }
