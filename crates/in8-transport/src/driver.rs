@@ -68,6 +68,7 @@ pub(crate) async fn run(d: Driver) {
     let _ = d.assoc.close().await;
     let _ = d.core.dtls().close().await;
     d.core.path().shut();
+    d.core.mark_released();
 }
 
 /// Handles a stream the peer opened: RFC 8832 §6 (paraphrased): the stream's first message

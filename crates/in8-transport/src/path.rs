@@ -104,10 +104,6 @@ impl PathConn {
         }
     }
 
-    pub(crate) fn is_shut(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
-    }
-
     pub(crate) fn remote(&self) -> SocketAddr {
         self.remote
     }

@@ -43,6 +43,8 @@ pub(crate) struct SessionCore {
     peer_cert: PeerCertInfo,
     binding: [u8; 32],
     state: watch::Sender<Option<CloseReason>>,
+    /// Turns true once the driver has torn everything down.
+    released: watch::Sender<bool>,
     channels: Mutex<HashMap<u16, Weak<ChannelInner>>>,
     next_id: Mutex<u16>,
 }
@@ -305,6 +307,7 @@ impl SecureConn {
             peer_cert: self.peer_cert.clone(),
             binding: self.binding,
             state,
+            released: watch::channel(false).0,
             channels: Mutex::new(HashMap::new()),
             next_id: Mutex::new(match self.role {
                 DtlsRole::Client => 0,
@@ -359,13 +362,16 @@ impl Session {
         self.core.close_reason()
     }
 
-    /// Waits until the session ends and says why.
+    /// Waits until the session has ended and released its resources (the remote address
+    /// can be used for a new session right after), and says why it ended.
     pub async fn closed(&self) -> CloseReason {
         let mut w = self.core.watch();
-        match w.wait_for(|r| r.is_some()).await {
+        let reason = match w.wait_for(|r| r.is_some()).await {
             Ok(r) => r.clone().unwrap_or(CloseReason::EndpointClosed),
             Err(_) => CloseReason::EndpointClosed,
-        }
+        };
+        self.core.path_released().await;
+        reason
     }
 
     fn check_open(&self) -> Result<()> {
@@ -430,6 +436,7 @@ impl Session {
     /// was acknowledged, shuts SCTP down, sends DTLS close_notify, releases the path.
     pub async fn close(&self) -> Result<()> {
         if self.core.close_reason().is_some() {
+            self.core.path_released().await;
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + self.core.config().close_timeout;
@@ -439,8 +446,6 @@ impl Session {
         let _ = tokio::time::timeout_at(deadline, self.assoc.shutdown()).await;
         self.core.end(CloseReason::LocalClose);
         // The driver tears everything down; wait for it so the caller sees a released path.
-        let mut w = self.core.watch();
-        let _ = w.wait_for(|r| r.is_some()).await;
         self.core.path_released().await;
         Ok(())
     }
@@ -464,12 +469,15 @@ impl SessionCore {
     }
 
     /// Waits until the driver released the path.
-    async fn path_released(&self) {
-        let mut w = self.watch();
-        let _ = w.wait_for(|r| r.is_some()).await;
-        while !self.path.is_shut() {
-            tokio::task::yield_now().await;
-        }
+    /// Waits until the driver finished tearing down (SCTP and DTLS closed, route removed).
+    pub(crate) async fn path_released(&self) {
+        let mut w = self.released.subscribe();
+        let _ = w.wait_for(|r| *r).await;
+    }
+
+    /// Called by the driver once teardown is complete.
+    pub(crate) fn mark_released(&self) {
+        self.released.send_replace(true);
     }
 
     /// Wraps a stream the peer opened; `None` when [`Config::max_channels`] are open.

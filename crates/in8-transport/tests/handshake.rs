@@ -104,6 +104,8 @@ async fn invitation_with_pinned_fingerprint_joins_and_a_wrong_pin_fails() {
     assert_eq!(sb.peer(), Some(fixtures::alice().node_id()));
     ping(&sb, &sa).await;
     sa.close().await.unwrap();
+    // Bob's side has released the path to Alice before he uses it again.
+    assert_eq!(sb.closed().await, in8_transport::CloseReason::PeerClosed);
 
     // Same again with a pin that is not Alice's certificate: the invitee aborts the
     // handshake, nothing is redeemed, no session exists.
