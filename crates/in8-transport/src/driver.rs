@@ -10,12 +10,14 @@ use webrtc_sctp::association::Association;
 use webrtc_sctp::chunk::chunk_payload_data::PayloadProtocolIdentifier as Ppid;
 use webrtc_sctp::stream::Stream;
 
-use crate::channel::Channel;
+use std::collections::VecDeque;
+
+use crate::channel::{Channel, ChannelOptions, PIECE};
 use crate::dcep;
-use crate::error::CloseReason;
+use crate::error::{CloseReason, Error, Result};
 use crate::path::Activity;
-use crate::secure::DtlsRole;
-use crate::session::{SessionCore, read_open};
+use crate::secure::{DtlsRole, RECORD_BUF};
+use crate::session::SessionCore;
 
 pub(crate) struct Driver {
     pub(crate) core: Arc<SessionCore>,
@@ -129,5 +131,68 @@ async fn accept_one(core: Arc<SessionCore>, stream: Arc<Stream>, incoming: mpsc:
             "accept queue full; refusing stream {}",
             stream.stream_identifier()
         );
+    }
+}
+
+/// Most user messages buffered while waiting for a DATA_CHANNEL_OPEN that was overtaken.
+const MAX_EARLY: usize = 64;
+
+/// Reads the DATA_CHANNEL_OPEN of a stream the peer opened. On an unordered channel user
+/// data may overtake it (the OPEN itself is always sent ordered); up to [`MAX_EARLY`] such
+/// messages are kept and delivered first.
+pub(crate) async fn read_open(
+    stream: &Stream,
+    max_label: usize,
+) -> Result<(ChannelOptions, VecDeque<(Bytes, Ppid)>)> {
+    let mut buf = vec![0u8; RECORD_BUF.max(PIECE)];
+    let mut early = VecDeque::new();
+    loop {
+        let (n, ppid) = stream.read_sctp(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::Malformed {
+                what: "DCEP message",
+                reason: "stream reset before DATA_CHANNEL_OPEN",
+            });
+        }
+        if ppid != Ppid::Dcep {
+            if early.len() >= MAX_EARLY {
+                return Err(Error::Malformed {
+                    what: "DCEP message",
+                    reason: "too much data before DATA_CHANNEL_OPEN",
+                });
+            }
+            early.push_back((Bytes::copy_from_slice(&buf[..n]), ppid));
+            continue;
+        }
+        return match dcep::Message::decode(&buf[..n])? {
+            dcep::Message::Open {
+                unordered,
+                reliability,
+                priority,
+                label,
+                protocol,
+            } => {
+                if label.len() > max_label || protocol.len() > max_label {
+                    return Err(Error::LabelTooLong {
+                        what: "label",
+                        len: label.len().max(protocol.len()),
+                    });
+                }
+                Ok((
+                    ChannelOptions {
+                        label,
+                        protocol,
+                        unordered,
+                        reliability,
+                        priority,
+                    },
+                    early,
+                ))
+            }
+            dcep::Message::Ack => Err(Error::Malformed {
+                what: "DCEP message",
+                reason: "DATA_CHANNEL_ACK on a stream nobody opened",
+            }),
+        };
     }
 }

@@ -48,6 +48,7 @@ mod invite;
 pub mod join;
 mod path;
 mod receive;
+mod record;
 mod secure;
 mod session;
 

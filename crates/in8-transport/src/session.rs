@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
@@ -24,11 +24,11 @@ use webrtc_sctp::stream::Stream;
 use crate::cert::PeerCertInfo;
 use crate::channel::{Channel, ChannelInner, ChannelOptions, PIECE};
 use crate::config::Config;
-use crate::dcep;
 use crate::endpoint::Shared;
 use crate::error::{CloseReason, Error, Result};
 use crate::path::{Activity, PathConn};
-use crate::secure::{DtlsRole, RECORD_BUF, SecureConn};
+use crate::record::RecordConn;
+use crate::secure::{DtlsRole, SecureConn};
 
 /// The SCTP port both sides use (RFC 8841's default for WebRTC data channels).
 const SCTP_PORT: u16 = 5000;
@@ -133,112 +133,6 @@ impl std::fmt::Debug for Session {
             .field("remote", &self.remote_addr())
             .field("peer", &self.core.peer)
             .finish_non_exhaustive()
-    }
-}
-
-/// The DTLS connection as SCTP sees it: drops empty records (keepalives), notes sends for
-/// the keepalive timer, and reports the peer's close.
-struct RecordConn {
-    dtls: Arc<DTLSConn>,
-    local: SocketAddr,
-    remote: SocketAddr,
-    sent: Arc<Activity>,
-    peer_closed: Arc<Notify>,
-    peer_closed_flag: AtomicBool,
-    /// Inviter only: (the accepted join proof, its verdict). The proof and verdict are
-    /// plain DTLS records with no retransmission of their own: when the verdict is lost,
-    /// the invitee sends its proof again, and the answer is the same verdict.
-    answer: Option<(Bytes, Bytes)>,
-}
-
-type UtilResult<T> = std::result::Result<T, webrtc_util::Error>;
-
-/// Whether an inbound SCTP packet ends the association: it carries ABORT (chunk type 6)
-/// or SHUTDOWN COMPLETE (14), the last chunk of the peer's orderly shutdown (RFC 9260
-/// §3.3: chunks follow the 12-byte common header, each with type, flags and a 16-bit
-/// length, padded to 4 bytes). After it the SCTP library stops reading, so the peer's
-/// DTLS close_notify would go unnoticed; the session ends as `PeerClosed` instead.
-pub(crate) fn ends_association(packet: &[u8]) -> bool {
-    let mut at = 12;
-    while at + 4 <= packet.len() {
-        let kind = packet[at];
-        if kind == 6 || kind == 14 {
-            return true;
-        }
-        let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
-        if len < 4 {
-            return false;
-        }
-        at += len.div_ceil(4) * 4;
-    }
-    false
-}
-
-#[async_trait::async_trait]
-impl webrtc_util::Conn for RecordConn {
-    async fn connect(&self, _addr: SocketAddr) -> UtilResult<()> {
-        Err(webrtc_util::Error::Other("already connected".into()))
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> UtilResult<usize> {
-        loop {
-            match self.dtls.read(buf, None).await {
-                Ok(0) => continue,
-                Ok(n) if self.answer.as_ref().is_some_and(|(p, _)| p[..] == buf[..n]) => {
-                    if let Some((_, verdict)) = &self.answer {
-                        let _ = self.dtls.write(verdict, None).await;
-                    }
-                    continue;
-                }
-                Ok(n) => {
-                    if ends_association(&buf[..n])
-                        && !self.peer_closed_flag.swap(true, Ordering::SeqCst)
-                    {
-                        self.peer_closed.notify_one();
-                    }
-                    return Ok(n);
-                }
-                Err(e) => {
-                    if !self.peer_closed_flag.swap(true, Ordering::SeqCst) {
-                        self.peer_closed.notify_one();
-                    }
-                    return Err(webrtc_util::Error::Other(e.to_string()));
-                }
-            }
-        }
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> UtilResult<(usize, SocketAddr)> {
-        Ok((self.recv(buf).await?, self.remote))
-    }
-
-    async fn send(&self, buf: &[u8]) -> UtilResult<usize> {
-        self.sent.touch();
-        self.dtls
-            .write(buf, None)
-            .await
-            .map_err(|e| webrtc_util::Error::Other(e.to_string()))
-    }
-
-    async fn send_to(&self, buf: &[u8], _target: SocketAddr) -> UtilResult<usize> {
-        self.send(buf).await
-    }
-
-    fn local_addr(&self) -> UtilResult<SocketAddr> {
-        Ok(self.local)
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        Some(self.remote)
-    }
-
-    async fn close(&self) -> UtilResult<()> {
-        // The session closes DTLS itself (after SCTP), see `teardown`.
-        Ok(())
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
     }
 }
 
@@ -493,68 +387,5 @@ impl SessionCore {
         let c = Channel::with_early(stream, options, Arc::clone(self), early);
         self.register(&c);
         Some(c)
-    }
-}
-
-/// Most user messages buffered while waiting for a DATA_CHANNEL_OPEN that was overtaken.
-const MAX_EARLY: usize = 64;
-
-/// Reads the DATA_CHANNEL_OPEN of a stream the peer opened. On an unordered channel user
-/// data may overtake it (the OPEN itself is always sent ordered); up to [`MAX_EARLY`] such
-/// messages are kept and delivered first.
-pub(crate) async fn read_open(
-    stream: &Stream,
-    max_label: usize,
-) -> Result<(ChannelOptions, VecDeque<(Bytes, Ppid)>)> {
-    let mut buf = vec![0u8; RECORD_BUF.max(PIECE)];
-    let mut early = VecDeque::new();
-    loop {
-        let (n, ppid) = stream.read_sctp(&mut buf).await?;
-        if n == 0 {
-            return Err(Error::Malformed {
-                what: "DCEP message",
-                reason: "stream reset before DATA_CHANNEL_OPEN",
-            });
-        }
-        if ppid != Ppid::Dcep {
-            if early.len() >= MAX_EARLY {
-                return Err(Error::Malformed {
-                    what: "DCEP message",
-                    reason: "too much data before DATA_CHANNEL_OPEN",
-                });
-            }
-            early.push_back((Bytes::copy_from_slice(&buf[..n]), ppid));
-            continue;
-        }
-        return match dcep::Message::decode(&buf[..n])? {
-            dcep::Message::Open {
-                unordered,
-                reliability,
-                priority,
-                label,
-                protocol,
-            } => {
-                if label.len() > max_label || protocol.len() > max_label {
-                    return Err(Error::LabelTooLong {
-                        what: "label",
-                        len: label.len().max(protocol.len()),
-                    });
-                }
-                Ok((
-                    ChannelOptions {
-                        label,
-                        protocol,
-                        unordered,
-                        reliability,
-                        priority,
-                    },
-                    early,
-                ))
-            }
-            dcep::Message::Ack => Err(Error::Malformed {
-                what: "DCEP message",
-                reason: "DATA_CHANNEL_ACK on a stream nobody opened",
-            }),
-        };
     }
 }
