@@ -172,9 +172,20 @@ impl SecureConn {
             local_port: SCTP_PORT,
         };
         let limit = config.join_timeout;
-        let started = match self.role {
-            DtlsRole::Client => tokio::time::timeout(limit, Association::client(sctp)).await,
-            DtlsRole::Server => tokio::time::timeout(limit, Association::server(sctp)).await,
+        let setup = async {
+            match self.role {
+                DtlsRole::Client => tokio::time::timeout(limit, Association::client(sctp)).await,
+                DtlsRole::Server => tokio::time::timeout(limit, Association::server(sctp)).await,
+            }
+        };
+        // If the peer closes DTLS meanwhile (e.g. it refused us), fail now rather than
+        // after the time limit.
+        let started = tokio::select! {
+            r = setup => r,
+            _ = peer_closed.notified() => {
+                self.close().await;
+                return Err(Error::Closed(CloseReason::PeerClosed));
+            }
         };
         let assoc = match started {
             Ok(Ok(a)) => Arc::new(a),

@@ -343,3 +343,39 @@ async fn an_expired_invitation_is_refused() {
     );
     assert_eq!(ledger.status(&inv.invite_id()).unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_rsvp_the_inviter_authenticates_the_invitee_too() {
+    let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let mut inv = fixtures::invitation();
+    inv.uses = 2;
+    // The RSVP pinned Bob's certificate: Alice requires exactly it.
+    let pin = PeerAuth::Fingerprint {
+        fingerprint: bob.certificate().fingerprint(),
+        node: Some(fixtures::bob().node_id()),
+    };
+    let (sa, sb) = tokio::join!(
+        alice.accept_join(bob.local_addr(), &inv, Arc::clone(&ledger), pin),
+        bob.join(alice.local_addr(), &inv),
+    );
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    assert_eq!(sa.peer(), Some(fixtures::bob().node_id()));
+    ping(&sa, &sb).await;
+    sb.close().await.unwrap();
+    assert_eq!(sa.closed().await, in8_transport::CloseReason::PeerClosed);
+
+    // Someone else's certificate where the RSVP pinned Bob's: the handshake fails, nothing
+    // is redeemed.
+    let wrong = PeerAuth::Fingerprint {
+        fingerprint: [0x11; 32],
+        node: None,
+    };
+    let (sa, sb) = tokio::join!(
+        alice.accept_join(bob.local_addr(), &inv, Arc::clone(&ledger), wrong),
+        bob.join(alice.local_addr(), &inv),
+    );
+    assert!(matches!(sa, Err(Error::PeerCertificate { .. })), "{sa:?}");
+    assert!(sb.is_err());
+    assert_eq!(ledger.status(&inv.invite_id()).unwrap().unwrap().used, 1);
+}

@@ -91,3 +91,78 @@ async fn twenty_percent_loss_with_reordering() {
     // the test in tens of seconds while still crossing hundreds of losses.
     lossy_transfer(200, 100, 64 * 1024, 20).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partially_reliable_unordered_channel_drops_instead_of_stalling() {
+    let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
+    let shim = Shim::new(alice.local_addr(), bob.local_addr(), 0, 0, 7).await;
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let (sa, sb) = join(
+        &alice,
+        &bob,
+        shim.addr_for_a,
+        shim.addr_for_b,
+        &fixtures::invitation(),
+        ledger,
+    )
+    .await;
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    let lossy = sb
+        .open_channel(
+            ChannelOptions::reliable("telemetry")
+                .unordered()
+                .max_retransmits(0),
+        )
+        .await
+        .unwrap();
+    let control = sb
+        .open_channel(ChannelOptions::reliable("control"))
+        .await
+        .unwrap();
+    lossy.send(Bytes::from_static(b"hello")).await.unwrap();
+    control.send(Bytes::from_static(b"hello")).await.unwrap();
+    let mut first = sa.accept_channel().await.unwrap();
+    let mut second = sa.accept_channel().await.unwrap();
+    if first.label() != "telemetry" {
+        std::mem::swap(&mut first, &mut second);
+    }
+    assert_eq!(
+        first.recv().await.unwrap().unwrap(),
+        Bytes::from_static(b"hello")
+    );
+    assert_eq!(
+        second.recv().await.unwrap().unwrap(),
+        Bytes::from_static(b"hello")
+    );
+    // Now the path loses 20 %: each message is sent once and never retransmitted.
+    shim.set_loss(200);
+    for i in 0..300u32 {
+        lossy
+            .send(Bytes::from(i.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+    }
+    control.send(Bytes::from_static(b"done")).await.unwrap();
+    // The reliable channel still gets through; then collect what the lossy one delivered.
+    assert_eq!(
+        second.recv().await.unwrap().unwrap(),
+        Bytes::from_static(b"done")
+    );
+    let mut got = std::collections::BTreeSet::new();
+    while let Ok(Some(Ok(Some(m)))) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), first.recv())
+            .await
+            .map(Some)
+    {
+        let n = u32::from_be_bytes(m[..4].try_into().unwrap());
+        assert!(
+            n < 300 && got.insert(n),
+            "unexpected or duplicate message {n}"
+        );
+    }
+    assert!(
+        got.len() > 150 && got.len() < 300,
+        "{} of 300 arrived",
+        got.len()
+    );
+}
