@@ -3,6 +3,8 @@
 pub(crate) mod id;
 pub(crate) mod inspect;
 pub(crate) mod invite;
+pub(crate) mod join;
+pub(crate) mod ping;
 
 use std::io::Read;
 

@@ -26,6 +26,11 @@ impl Home {
         Ok(Self { dir, identity })
     }
 
+    /// The node's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub(crate) fn identity_path(&self) -> &Path {
         &self.identity
     }
@@ -36,12 +41,6 @@ impl Home {
             &self.identity,
             &mut rand::rng(),
         )?)
-    }
-
-    /// The single-use ledger file.
-    #[allow(dead_code)] // used by `in8 invite` once it listens (in8-core)
-    pub(crate) fn ledger_path(&self) -> PathBuf {
-        self.dir.join("ledger")
     }
 
     /// This node's credential in its network, creating a new network on first use.

@@ -2,11 +2,14 @@
 //!
 //! Exit codes (docs/cli.md): 0 success; 1 operational failure (file, network, internal);
 //! 2 usage error (bad flag or argument); 3 invalid artifact (malformed, forged, expired,
-//! revoked, used up).
+//! revoked, used up); 4 could not connect (unreachable, refused by the inviter, RSVP window
+//! ended); 130 interrupted.
 
 mod cmd;
+mod connect;
 mod home;
 mod output;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +39,9 @@ struct Cli {
     /// Identity file to use [default: <home>/identity].
     #[arg(long, global = true, value_name = "PATH")]
     identity: Option<PathBuf>,
+    /// A TOML config file (port, bind, stun, relay, [turn]); flags override it.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,18 +52,58 @@ enum Command {
     Id(cmd::id::Args),
     /// Create an invitation for another node to join this node's network.
     Invite(cmd::invite::Args),
+    /// Join another node's network from its invitation.
+    Join(cmd::join::Args),
     /// Decode and verify an invitation, RSVP, membership or revocation record.
     Inspect(cmd::inspect::Args),
 }
 
+/// The tokio runtime the networked commands run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn init_logs(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    // The DTLS / SCTP libraries log routine shutdown noise as errors: only with -vv.
+    let libs = if verbose >= 2 { level } else { "off" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IN8_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},webrtc_sctp={libs},dtls={libs},webrtc_util={libs}"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.verbose, cli.quiet);
     let out = output::Output::new(cli.json, cli.quiet);
+    let file = match &cli.config {
+        Some(p) => settings::FileConfig::load(p),
+        None => Ok(settings::FileConfig::default()),
+    };
     let home = home::Home::resolve(cli.home.clone(), cli.identity.clone());
-    let result = home.and_then(|home| match &cli.command {
-        Command::Id(a) => cmd::id::run(a, &home, &out),
-        Command::Invite(a) => cmd::invite::run(a, &home, &out),
-        Command::Inspect(a) => cmd::inspect::run(a, &home, &out),
+    let result = home.and_then(|home| {
+        let file = file?;
+        match &cli.command {
+            Command::Id(a) => cmd::id::run(a, &home, &out),
+            Command::Invite(a) => cmd::invite::run(a, &home, &out, &file),
+            Command::Join(a) => cmd::join::run(a, &home, &out, &file),
+            Command::Inspect(a) => cmd::inspect::run(a, &home, &out),
+        }
     });
     match result {
         Ok(code) => code,

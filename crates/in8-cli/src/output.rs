@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 pub(crate) const EXIT_FAILURE: u8 = 1;
 /// Exit code: invalid artifact.
 pub(crate) const EXIT_INVALID: u8 = 3;
+/// Exit code: could not connect.
+pub(crate) const EXIT_UNREACHABLE: u8 = 4;
 
 /// Where and how results are printed.
 pub(crate) struct Output {
@@ -53,10 +55,29 @@ impl Output {
     }
 }
 
-/// Artifact errors (malformed, forged, expired, …) exit with 3; everything else with 1.
+/// Artifact errors (malformed, forged, expired, …) exit with 3, connection failures with 4,
+/// everything else with 1.
 fn exit_code(e: &anyhow::Error) -> u8 {
     use in8_artifact::Error as A;
+    use in8_core::Error as C;
+    if let Some(c) = e.downcast_ref::<C>() {
+        return match c {
+            C::Artifact(a) => artifact_code(a),
+            C::JoinRefused(_) | C::Unreachable { .. } | C::Timeout { .. } => EXIT_UNREACHABLE,
+            C::Transport(in8_transport::Error::JoinRefused(_)) => EXIT_UNREACHABLE,
+            C::OwnInvitation | C::UnknownInvitation(_) => EXIT_INVALID,
+            _ => EXIT_FAILURE,
+        };
+    }
     match e.downcast_ref::<A>() {
+        Some(a) => artifact_code(a),
+        None => EXIT_FAILURE,
+    }
+}
+
+fn artifact_code(a: &in8_artifact::Error) -> u8 {
+    use in8_artifact::Error as A;
+    match Some(a) {
         Some(A::Io { .. } | A::LedgerLocked { .. } | A::BadIdentityFile { .. })
         | Some(A::CorruptLedger { .. } | A::CapacityExceeded { .. }) => EXIT_FAILURE,
         Some(_) => EXIT_INVALID,

@@ -105,7 +105,7 @@ async fn a_single_use_invitation_refuses_the_second_joiner_clearly() {
     invite.joined().await.unwrap();
     let (r, _) = finish(carol.join(invite.invitation()).await.unwrap()).await;
     match r {
-        Err(Error::Transport(in8_transport::Error::JoinRefused(Refusal::AlreadyUsed))) => {}
+        Err(Error::JoinRefused(Refusal::AlreadyUsed)) => {}
         other => panic!("expected an already-used refusal, got {other:?}"),
     }
     let msg = Error::JoinRefused(Refusal::AlreadyUsed).to_string();
@@ -154,12 +154,7 @@ async fn a_revoked_invitation_is_refused_clearly() {
     assert!(ended);
     let (r, _) = finish(bob.join(invite.invitation()).await.unwrap()).await;
     assert!(
-        matches!(
-            r,
-            Err(Error::Transport(in8_transport::Error::JoinRefused(
-                Refusal::Revoked
-            )))
-        ),
+        matches!(r, Err(Error::JoinRefused(Refusal::Revoked))),
         "{r:?}"
     );
 }
@@ -234,12 +229,7 @@ async fn a_restarted_inviter_keeps_enforcing_single_use() {
     };
     let (r, _) = finish(carol.join(&invitation).await.unwrap()).await;
     assert!(
-        matches!(
-            r,
-            Err(Error::Transport(in8_transport::Error::JoinRefused(
-                Refusal::AlreadyUsed
-            )))
-        ),
+        matches!(r, Err(Error::JoinRefused(Refusal::AlreadyUsed))),
         "{r:?}"
     );
     drop(alice);

@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use in8_artifact::text::{self, Form};
-use in8_artifact::{Candidate, CandidateKind, Capabilities, Flags, Invitation, InviteSecret};
+use in8_artifact::{
+    Candidate, CandidateKind, Capabilities, Flags, Invitation, InviteSecret, SignedInvitation,
+};
 use serde_json::json;
 
 use super::now;
 use crate::home::Home;
 use crate::output::Output;
+use crate::settings::FileConfig;
 
 /// Default UDP port a node listens on.
 pub(crate) const DEFAULT_PORT: u16 = 48_808;
@@ -45,18 +48,36 @@ pub(crate) struct Args {
     /// Write the invitation to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// UDP port this node listens on (put in the candidates).
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    port: u16,
-    /// Allow the invitee to fall back to a relay.
-    #[arg(long)]
-    relay: bool,
+    /// An RSVP file to pick up while waiting (it may appear later); RSVPs pasted on stdin
+    /// are taken too.
+    #[arg(long, value_name = "FILE", conflicts_with = "print_only")]
+    rsvp: Option<PathBuf>,
+    /// After the join, keep the session open this long (e.g. 10s) before exiting.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    hold: Duration,
+    #[command(flatten)]
+    node: crate::settings::NodeArgs,
     /// Do not allow an RSVP (phase 2) if one-way connection fails.
     #[arg(long)]
     no_rsvp: bool,
     /// Rights granted to the invitee: comma-separated of introduce, invite, relay, revoke.
     #[arg(long, value_delimiter = ',', value_parser = parse_capability)]
     grant: Vec<Capabilities>,
+}
+
+impl Args {
+    /// The invitation options these flags ask for.
+    pub(crate) fn options(&self) -> in8_core::InviteOptions {
+        in8_core::InviteOptions {
+            ttl: self.ttl,
+            uses: self.uses,
+            allow_rsvp: !self.no_rsvp,
+            capabilities: self
+                .grant
+                .iter()
+                .fold(Capabilities::NONE, |acc, c| acc.with(*c)),
+        }
+    }
 }
 
 fn parse_form(s: &str) -> Result<Form, String> {
@@ -107,51 +128,44 @@ pub(crate) fn host_candidates(port: u16) -> Result<Vec<Candidate>> {
         .collect())
 }
 
-pub(crate) fn run(a: &Args, home: &Home, out: &Output) -> Result<ExitCode> {
-    if !a.print_only {
-        bail!(
-            "listening for the invitee is not available in this build yet; \
-             use `in8 invite --print-only` to create an invitation"
-        );
+pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Result<ExitCode> {
+    if a.print_only {
+        return print_only(a, home, out);
     }
     if a.ttl < Duration::from_secs(1) {
         bail!("--ttl must be at least 1s");
     }
-    let (me, _) = home.identity()?;
-    let now = now();
-    let network = home.network(&me, now)?;
-    let candidates = host_candidates(a.port)?;
-    let mut inv = Invitation::new(
-        network.membership().network,
-        me.node_id(),
-        InviteSecret::generate(&mut rand::rng()),
-        candidates,
-        now,
-        a.ttl,
-    );
-    inv.uses = a.uses;
-    if a.relay {
-        inv.flags = inv.flags.with(Flags::RELAY_ALLOWED);
-    }
-    if a.no_rsvp {
-        inv.flags = inv.flags.without(Flags::RSVP_ALLOWED);
-    }
-    inv.capabilities = a
-        .grant
-        .iter()
-        .fold(Capabilities::NONE, |acc, c| acc.with(*c));
-    let signed = inv.sign(&me)?;
+    crate::runtime()?.block_on(async {
+        let mut cfg = crate::settings::node_config(home, file, &a.node, DEFAULT_PORT)?;
+        let (me, _) = home.identity()?;
+        let network = home.network(&me, now())?;
+        cfg.identity = me;
+        let node = in8_core::Node::start_in(cfg, Some(network)).await?;
+        let mut invite = node.invite(a.options()).await?;
+        show_invitation(a, invite.invitation(), out)?;
+        for n in 1..=a.uses {
+            let conn = crate::connect::host(&node, &mut invite, out, a.rsvp.as_deref()).await?;
+            crate::cmd::ping::answer(&conn, out).await?;
+            if n == a.uses {
+                tokio::time::sleep(a.hold).await;
+            }
+            conn.close().await.ok();
+        }
+        node.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Prints (or writes) an invitation in the requested form, with its QR code if asked.
+pub(crate) fn show_invitation(a: &Args, signed: &SignedInvitation, out: &Output) -> Result<()> {
     let bytes = signed.to_bytes();
     let encoded = text::encode(bytes, a.format);
     let qr = in8_artifact::qr::Qr::new(bytes)?;
-
     if let Some(path) = &a.qr_svg {
         std::fs::write(path, qr.to_svg()).with_context(|| format!("writing {}", path.display()))?;
     }
     match &a.out {
-        Some(path) => {
-            std::fs::write(path, &encoded).with_context(|| format!("writing {}", path.display()))?
-        }
+        Some(path) => crate::connect::write_atomically(path, &encoded)?,
         None if out.json() => {}
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -165,6 +179,7 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output) -> Result<ExitCode> {
             if !a.format.is_binary() {
                 writeln!(stdout)?;
             }
+            stdout.flush()?;
         }
     }
     let inv = signed.invitation();
@@ -195,17 +210,44 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output) -> Result<ExitCode> {
             ));
         }
         out.note(format!(
-            "invitation {} for network {}: {} bytes, QR version {}, expires {}, {} use(s)",
+            "invitation {}: {} bytes, QR version {}, expires {}, {} use(s); give it to the peer, e.g. `in8 join <it>`",
             inv.invite_id(),
-            inv.network,
             bytes.len(),
             qr.version(),
             inv.expires,
             inv.uses
         ));
-        out.note(
-            "print-only: nothing is listening for the invitee yet. Check it with `in8 inspect`.",
-        );
     }
+    Ok(())
+}
+
+fn print_only(a: &Args, home: &Home, out: &Output) -> Result<ExitCode> {
+    if a.ttl < Duration::from_secs(1) {
+        bail!("--ttl must be at least 1s");
+    }
+    let (me, _) = home.identity()?;
+    let now = now();
+    let network = home.network(&me, now)?;
+    let candidates = host_candidates(a.node.port().unwrap_or(DEFAULT_PORT))?;
+    let mut inv = Invitation::new(
+        network.membership().network,
+        me.node_id(),
+        InviteSecret::generate(&mut rand::rng()),
+        candidates,
+        now,
+        a.ttl,
+    );
+    let o = a.options();
+    inv.uses = o.uses;
+    if a.node.relay_flag() {
+        inv.flags = inv.flags.with(Flags::RELAY_ALLOWED);
+    }
+    if !o.allow_rsvp {
+        inv.flags = inv.flags.without(Flags::RSVP_ALLOWED);
+    }
+    inv.capabilities = o.capabilities;
+    let signed = inv.sign(&me)?;
+    show_invitation(a, &signed, out)?;
+    out.note("print-only: nothing is listening for this invitation. Check it with `in8 inspect`.");
     Ok(ExitCode::SUCCESS)
 }

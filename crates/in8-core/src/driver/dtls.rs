@@ -36,7 +36,10 @@ impl Driver {
             let result = transport
                 .join(remote, &invitation)
                 .await
-                .map_err(Error::from);
+                .map_err(|e| match e {
+                    in8_transport::Error::JoinRefused(r) => Error::JoinRefused(r),
+                    e => Error::Transport(e),
+                });
             let _ = commands
                 .send(Command::DtlsDone {
                     session,
