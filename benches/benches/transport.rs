@@ -220,6 +220,38 @@ fn transport(c: &mut Criterion) {
         let _ = sa.closed().await;
     });
 
+    // The same with 8,000-byte SCTP packets (possible on loopback / jumbo-frame LANs only):
+    // how much of the cost is per packet.
+    let big = Config {
+        sctp_packet_size: 8000,
+        ..config()
+    };
+    let (sa, sb) = rt.block_on(async {
+        let (a, _) = Endpoint::bind(LOOPBACK, fixtures::alice(), big.clone())
+            .await
+            .expect("bind");
+        let (b, _) = Endpoint::bind(LOOPBACK, fixtures::bob(), big)
+            .await
+            .expect("bind");
+        let s = join(&a, &b, &inv, &ledger).await;
+        (s.0, s.1)
+    });
+    let mut chan = Vec::new();
+    for _ in 0..3 {
+        let t = rt.block_on(channel_transfer(&sa, &sb));
+        chan.push(BULK as f64 / t.as_secs_f64());
+    }
+    let c_big = med(&mut chan);
+    println!(
+        "transport/ratio-8000: channel with 8000-byte SCTP packets {:.1} MB/s, ratio to the raw UDP above {:.3}",
+        c_big / 1e6,
+        c_big / u_rate
+    );
+    rt.block_on(async {
+        let _ = sb.close().await;
+        let _ = sa.closed().await;
+    });
+
     // Memory per idle session: N joined pairs, each with one open channel, idle.
     const PAIRS: usize = 50;
     let before = rss_bytes();

@@ -26,6 +26,11 @@ pub struct Config {
     pub flight_interval: Duration,
     /// DTLS handshake fragment size (default 1200 bytes, the WebRTC path-MTU assumption).
     pub mtu: usize,
+    /// Largest SCTP packet sent, before DTLS / UDP / IP overhead (default 1191 bytes, which
+    /// fits 1280-byte paths; 0 = the library default, the same). There is no path-MTU
+    /// discovery: raise it only for paths known to carry more (loopback, a LAN), at most
+    /// 8000 (the DTLS and SCTP libraries read 8 KiB records).
+    pub sctp_packet_size: u32,
     /// SCTP receive window per session, in bytes (default 1 MiB). Bounds how much a slow
     /// reader lets the peer queue here.
     pub receive_window: u32,
@@ -89,6 +94,7 @@ impl Default for Config {
             join_timeout: Duration::from_secs(10),
             flight_interval: Duration::from_millis(500),
             mtu: 1200,
+            sctp_packet_size: 1191,
             receive_window: 1024 * 1024,
             send_buffer: 1024 * 1024,
             max_message_size: 16 * 1024 * 1024,

@@ -17,8 +17,10 @@ use crate::error::{Error, Result};
 use crate::path::{PathConn, Routes, lock};
 
 /// Largest datagram the receive loop reads (bigger ones are truncated by the kernel and
-/// then fail DTLS / STUN parsing, i.e. are dropped).
-pub const MAX_DATAGRAM: usize = 2048;
+/// then fail DTLS / STUN parsing, i.e. are dropped). Covers the largest
+/// [`Config::sctp_packet_size`] the DTLS and SCTP libraries accept (their receive buffers
+/// are 8 KiB) plus DTLS overhead.
+pub const MAX_DATAGRAM: usize = 9000;
 
 /// A datagram for the ICE layer (STUN or TURN ChannelData), with its source.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -166,7 +166,7 @@ impl SecureConn {
             net_conn: record_conn as _,
             max_receive_buffer_size: config.receive_window,
             max_message_size: PIECE as u32,
-            mtu: 0,
+            mtu: config.sctp_packet_size,
             name: format!("in8-{remote}"),
             remote_port: SCTP_PORT,
             local_port: SCTP_PORT,
