@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod demo;
 pub(crate) mod id;
 pub(crate) mod inspect;
 pub(crate) mod invite;

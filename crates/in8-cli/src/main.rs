@@ -54,6 +54,9 @@ enum Command {
     Invite(cmd::invite::Args),
     /// Join another node's network from its invitation.
     Join(cmd::join::Args),
+    /// Start several nodes on this machine and connect them (phase 1 and, through a
+    /// filtering shim, phase 2): no setup, no servers.
+    Demo(cmd::demo::Args),
     /// Decode and verify an invitation, RSVP, membership or revocation record.
     Inspect(cmd::inspect::Args),
 }
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             Command::Id(a) => cmd::id::run(a, &home, &out),
             Command::Invite(a) => cmd::invite::run(a, &home, &out, &file),
             Command::Join(a) => cmd::join::run(a, &home, &out, &file),
+            Command::Demo(a) => cmd::demo::run(a, &out),
             Command::Inspect(a) => cmd::inspect::run(a, &home, &out),
         }
     });

@@ -73,6 +73,14 @@ pub(crate) struct NodeArgs {
     /// TURN server as user:password@host:port (used only when relays are allowed).
     #[arg(long, value_name = "USER:PASS@ADDR", value_parser = parse_turn)]
     turn: Option<TurnArg>,
+    /// How long one-way establishment (phase 1) may take before the join reports failure
+    /// and produces an RSVP (e.g. 5s) [default: 10s].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    connect_timeout: Option<std::time::Duration>,
+    /// Testing aid: drop STUN from addresses this node has not sent to, as a
+    /// port-restricted NAT would (forces the RSVP path on one machine).
+    #[arg(long)]
+    filter_unsolicited: bool,
 }
 
 impl NodeArgs {
@@ -129,6 +137,12 @@ pub(crate) fn node_config(
         args.stun.clone()
     };
     c.allow_relay = args.relay || file.relay.unwrap_or(false);
+    if let Some(t) = args.connect_timeout {
+        c.ice.agent.connect_timeout = t;
+    }
+    if args.filter_unsolicited {
+        c.inbound_filter = Some(in8_core::InboundFilter::AddressAndPortDependent);
+    }
     c.turn = args.turn.clone().map(|t| t.0).or_else(|| {
         file.turn.as_ref().map(|t| TurnServer {
             addr: t.addr,
