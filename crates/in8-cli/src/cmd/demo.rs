@@ -146,15 +146,8 @@ fn print_summary(nodes: &[Node], links: &[Link], total: Duration) {
         total.as_secs_f64()
     );
     println!(
-        "  {:<7} {:<7} {:<8} {:<6} {:>9} {:>9} {:>9}  {}",
-        "joiner",
-        "inviter",
-        "phase",
-        "path",
-        "rtt ms",
-        "setup ms",
-        "msg ms",
-        "peer ids (as each side authenticated them)"
+        "  {:<7} {:<7} {:<8} {:<6} {:>9} {:>9} {:>9}  peer ids (as each side authenticated them)",
+        "joiner", "inviter", "phase", "path", "rtt ms", "setup ms", "msg ms",
     );
     for l in links {
         let p = l.joiner_side.path();
