@@ -14,7 +14,7 @@ use crate::cert::LocalCertificate;
 use crate::config::Config;
 use crate::demux::{PacketKind, classify};
 use crate::error::{Error, Result};
-use crate::path::{PathConn, Routes, lock};
+use crate::path::{PathConn, Routes, Via, lock};
 
 /// Largest datagram the receive loop reads (bigger ones are truncated by the kernel and
 /// then fail DTLS / STUN parsing, i.e. are dropped). Covers the largest
@@ -127,7 +127,7 @@ impl Shared {
     }
 
     /// Claims `remote` for a new session.
-    pub(crate) fn open_path(&self, remote: SocketAddr) -> Result<Arc<PathConn>> {
+    pub(crate) fn open_path(&self, remote: SocketAddr, via: Via) -> Result<Arc<PathConn>> {
         if *self.shutdown.borrow() {
             return Err(Error::Closed(crate::CloseReason::EndpointClosed));
         }
@@ -136,6 +136,7 @@ impl Shared {
         }
         Ok(PathConn::register(
             Arc::clone(&self.socket),
+            via,
             self.local,
             remote,
             Arc::clone(&self.routes),
@@ -248,6 +249,20 @@ impl Endpoint {
             dropped_unknown: l(&c.dropped_unknown),
             dropped_unrouted: l(&c.dropped_unrouted),
             dropped_full: l(&c.dropped_full),
+        }
+    }
+
+    /// Feeds a datagram that arrived by another way than this endpoint's socket — the
+    /// payload a TURN relay delivered from `from` (the peer's address as the path knows it)
+    /// — through the RFC 7983 demultiplexer, as if `from` had sent it to the socket. Paths
+    /// opened with [`Via::Relay`] receive their DTLS this way.
+    pub fn inject(&self, data: &[u8], from: SocketAddr) {
+        let s = &self.shared;
+        let (tx, _rx) = mpsc::channel(1);
+        match classify(data) {
+            // STUN from a relay belongs to the caller's ICE agent, which already has it.
+            PacketKind::Stun | PacketKind::TurnChannel => {}
+            _ => route(data, from, &s.routes, &tx, &s.counters),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::cert::PeerAuth;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::join::{JoinProof, Refusal, decode_verdict, encode_verdict};
+use crate::path::Via;
 use crate::secure::{DtlsRole, SecureConn};
 use crate::session::Session;
 
@@ -21,11 +22,22 @@ impl Endpoint {
     /// fingerprint, or the issuer's binding); then sends the join proof as the first
     /// message and waits for the inviter's verdict.
     pub async fn join(&self, remote: SocketAddr, invitation: &Invitation) -> Result<Session> {
+        self.join_via(remote, invitation, Via::Direct).await
+    }
+
+    /// [`Endpoint::join`] over a path that goes `via` a relay.
+    pub async fn join_via(
+        &self,
+        remote: SocketAddr,
+        invitation: &Invitation,
+        via: Via,
+    ) -> Result<Session> {
         let conn = self
-            .connect_dtls(
+            .connect_dtls_via(
                 remote,
                 DtlsRole::Client,
                 PeerAuth::for_invitation(invitation),
+                via,
             )
             .await?;
         let proof = JoinProof::create(&self.shared.identity, invitation, &conn.channel_binding());
@@ -59,7 +71,22 @@ impl Endpoint {
         ledger: Arc<dyn Ledger>,
         expect: PeerAuth,
     ) -> Result<Session> {
-        let conn = self.connect_dtls(remote, DtlsRole::Server, expect).await?;
+        self.accept_join_via(remote, invitation, ledger, expect, Via::Direct)
+            .await
+    }
+
+    /// [`Endpoint::accept_join`] over a path that goes `via` a relay.
+    pub async fn accept_join_via(
+        &self,
+        remote: SocketAddr,
+        invitation: &Invitation,
+        ledger: Arc<dyn Ledger>,
+        expect: PeerAuth,
+        via: Via,
+    ) -> Result<Session> {
+        let conn = self
+            .connect_dtls_via(remote, DtlsRole::Server, expect, via)
+            .await?;
         let first = match conn.recv_record(self.shared.config.join_timeout).await {
             Ok(r) => r,
             Err(e) => {

@@ -63,5 +63,6 @@ pub use endpoint::{
 };
 pub use error::{CloseReason, Error, Result};
 pub use join::{JoinProof, Refusal};
+pub use path::Via;
 pub use secure::{DtlsRole, SecureConn};
 pub use session::Session;

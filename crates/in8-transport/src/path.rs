@@ -53,9 +53,23 @@ pub(crate) fn lock(routes: &Routes) -> MutexGuard<'_, HashMap<SocketAddr, Route>
     routes.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where a path's outgoing datagrams go.
+#[derive(Clone, Debug, Default)]
+pub enum Via {
+    /// Straight to the remote address from the endpoint's socket.
+    #[default]
+    Direct,
+    /// Through a relay the caller runs (a TURN allocation): every outgoing datagram is handed
+    /// to this bounded queue with its destination, and the caller wraps and sends it (TURN
+    /// Send indication or ChannelData, RFC 8656 §11–12). Datagrams the relay delivers from the
+    /// peer are fed back with [`crate::Endpoint::inject`].
+    Relay(mpsc::Sender<(SocketAddr, Bytes)>),
+}
+
 /// The DTLS library's connection to one peer over the shared socket.
 pub(crate) struct PathConn {
     socket: Arc<UdpSocket>,
+    via: Via,
     local: SocketAddr,
     remote: SocketAddr,
     rx: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
@@ -69,6 +83,7 @@ impl PathConn {
     /// Registers `remote` in `routes` (caller checked it is free) and returns its conn.
     pub(crate) fn register(
         socket: Arc<UdpSocket>,
+        via: Via,
         local: SocketAddr,
         remote: SocketAddr,
         routes: Routes,
@@ -86,6 +101,7 @@ impl PathConn {
         );
         Arc::new(Self {
             socket,
+            via,
             local,
             remote,
             rx: tokio::sync::Mutex::new(rx),
@@ -162,7 +178,15 @@ impl webrtc_util::Conn for PathConn {
         if self.closed.load(Ordering::SeqCst) {
             return Err(webrtc_util::Error::ErrUseClosedNetworkConn);
         }
-        Ok(self.socket.send_to(buf, self.remote).await?)
+        match &self.via {
+            Via::Direct => Ok(self.socket.send_to(buf, self.remote).await?),
+            Via::Relay(tx) => {
+                tx.send((self.remote, Bytes::copy_from_slice(buf)))
+                    .await
+                    .map_err(|_| webrtc_util::Error::ErrUseClosedNetworkConn)?;
+                Ok(buf.len())
+            }
+        }
     }
 
     async fn send_to(&self, buf: &[u8], _target: SocketAddr) -> UtilResult<usize> {

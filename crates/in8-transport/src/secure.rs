@@ -15,7 +15,7 @@ use crate::cert::{PeerAuth, PeerCertInfo, PeerCertSlot, verify_peer};
 use crate::endpoint::{Endpoint, Shared};
 use crate::error::{Error, Result};
 use crate::join::{BINDING_LEN, EXPORTER_LABEL};
-use crate::path::PathConn;
+use crate::path::{PathConn, Via};
 
 /// Which side of the DTLS handshake this node plays. The invitee is the client, the
 /// inviter the server; between members the ICE controlling agent is the client.
@@ -110,8 +110,19 @@ impl Endpoint {
         role: DtlsRole,
         auth: PeerAuth,
     ) -> Result<SecureConn> {
+        self.connect_dtls_via(remote, role, auth, Via::Direct).await
+    }
+
+    /// [`Endpoint::connect_dtls`] on a path whose datagrams travel `via` a relay.
+    pub async fn connect_dtls_via(
+        &self,
+        remote: SocketAddr,
+        role: DtlsRole,
+        auth: PeerAuth,
+        via: Via,
+    ) -> Result<SecureConn> {
         let shared = &self.shared;
-        let path = shared.open_path(remote)?;
+        let path = shared.open_path(remote, via)?;
         let slot = PeerCertSlot::default();
         let config = dtls_config(shared, role, auth, Arc::clone(&slot));
         let conn: Arc<dyn webrtc_util::Conn + Send + Sync> = Arc::clone(&path) as _;
