@@ -6,6 +6,9 @@
 
 mod dtls;
 mod ice_events;
+mod relay;
+
+pub(crate) use relay::{RELAY_QUEUE, Relay};
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -56,6 +59,10 @@ pub(crate) enum Command {
     /// An established session ended: stop its ICE session (and consent checks).
     SessionClosed {
         session: SessionId,
+    },
+    /// The candidates gathered so far (relay included once allocated).
+    Candidates {
+        reply: oneshot::Sender<Result<Vec<Candidate>>>,
     },
     Shutdown,
 }
@@ -135,6 +142,16 @@ pub(crate) struct Driver {
     pub(crate) sessions: HashMap<SessionId, SessionCtx>,
     pub(crate) commands: mpsc::Sender<Command>,
     filter: Option<Filter>,
+    pub(crate) relay: Option<Relay>,
+    gather: Option<(Instant, tokio::sync::watch::Sender<bool>)>,
+}
+
+fn gather_time(config: &Config) -> std::time::Duration {
+    if config.turn.is_some() {
+        config.gather_timeout
+    } else {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Sends a final event without blocking the driver (the channel may be full of progress).
@@ -150,6 +167,7 @@ pub(crate) fn now_unix() -> Timestamp {
 }
 
 impl Driver {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         identity: Identity,
         config: Arc<Config>,
@@ -157,6 +175,8 @@ impl Driver {
         locals: Vec<LocalCandidate>,
         ledger: Arc<dyn Ledger>,
         commands: mpsc::Sender<Command>,
+        relay: Option<Relay>,
+        gathered: tokio::sync::watch::Sender<bool>,
     ) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let mut ice = in8_ice::Endpoint::new(config.ice.clone(), seed);
@@ -169,7 +189,6 @@ impl Driver {
         });
         Self {
             identity,
-            config,
             ice,
             sockets,
             locals,
@@ -178,6 +197,17 @@ impl Driver {
             sessions: HashMap::new(),
             commands,
             filter,
+            relay,
+            gather: Some((Instant::now() + gather_time(&config), gathered)),
+            config,
+        }
+    }
+
+    /// Gathering is over (relay allocated, failed or timed out): [`crate::Node::start`]
+    /// stops waiting.
+    pub(crate) fn gathered(&mut self) {
+        if let Some((_, tx)) = self.gather.take() {
+            tx.send_replace(true);
         }
     }
 
@@ -198,8 +228,16 @@ impl Driver {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut incoming: mpsc::Receiver<(SocketAddr, IceDatagram)>,
+        mut relayed: mpsc::Receiver<(SocketAddr, Bytes)>,
         stopped: tokio::sync::watch::Sender<bool>,
     ) {
+        match &mut self.relay {
+            Some(r) => {
+                r.client.allocate(Instant::now());
+                self.flush_relay(Instant::now());
+            }
+            None => self.gathered(),
+        }
         loop {
             let deadline = self.next_deadline();
             let sleep = async {
@@ -217,9 +255,17 @@ impl Driver {
                     None => break,
                     Some((base, d)) => self.handle_datagram(base, d),
                 },
+                Some((to, data)) = relayed.recv() => self.send_relayed(Instant::now(), to, &data),
                 () = sleep => {
                     let now = Instant::now();
                     self.ice.handle_timeout(now);
+                    if let Some(r) = &mut self.relay {
+                        r.client.handle_timeout(now);
+                    }
+                    self.flush_relay(now);
+                    if self.gather.as_ref().is_some_and(|(t, _)| *t <= now) {
+                        self.gathered();
+                    }
                     self.expire_invitations(now);
                 }
             }
@@ -244,7 +290,9 @@ impl Driver {
 
     fn next_deadline(&self) -> Option<Instant> {
         let invites = self.invites.values().map(|o| o.deadline).min();
-        [self.ice.poll_timeout(), invites]
+        let relay = self.relay.as_ref().and_then(|r| r.client.poll_timeout());
+        let gather = self.gather.as_ref().map(|(t, _)| *t);
+        [self.ice.poll_timeout(), invites, relay, gather]
             .into_iter()
             .flatten()
             .min()
@@ -258,6 +306,10 @@ impl Driver {
             return;
         }
         let now = Instant::now();
+        if self.is_from_relay(base, d.from) {
+            self.handle_relay_datagram(now, &d.data);
+            return;
+        }
         match self.ice.handle_packet(now, d.from, base, &d.data) {
             Ok(()) => {}
             Err(e) => tracing::trace!(from = %d.from, "ICE ignored a datagram: {e}"),
@@ -271,6 +323,10 @@ impl Driver {
         while let Some(t) = self.ice.poll_transmit() {
             if let Some(f) = &mut self.filter {
                 f.note_sent(t.to);
+            }
+            if self.relay.as_ref().and_then(|r| r.relayed) == Some(t.from) {
+                self.send_relayed(Instant::now(), t.to, &t.contents);
+                continue;
             }
             if let Some(s) = self.socket_for(t.from) {
                 let data = Bytes::from(t.contents);
@@ -335,6 +391,9 @@ impl Driver {
                 self.sessions.remove(&session);
                 self.ice.remove(session);
             }
+            Command::Candidates { reply } => {
+                let _ = reply.send(Ok(self.advertised()));
+            }
             Command::Shutdown => {}
         }
     }
@@ -352,6 +411,16 @@ impl Driver {
         }
         let inv = signed.invitation();
         self.ice.listen(inv)?;
+        // An invitation that lists only relay candidates hides this node's addresses: its
+        // sessions check only from the relay too.
+        if !inv.candidates.is_empty()
+            && inv
+                .candidates
+                .iter()
+                .all(|c| c.kind == in8_artifact::CandidateKind::Relay)
+        {
+            self.ice.set_relay_only(inv.invite_id())?;
+        }
         let left = inv.expires.as_unix().saturating_sub(now_unix().as_unix());
         let deadline = Instant::now() + std::time::Duration::from_secs(left);
         self.invites.insert(
@@ -380,6 +449,10 @@ impl Driver {
         }
         let now = Instant::now();
         let inv = signed.invitation();
+        if inv.flags.contains(in8_artifact::Flags::RELAY_ALLOWED) {
+            let cands = inv.candidates.clone();
+            self.permit(now, &cands);
+        }
         let id = self.ice.join(now, inv)?;
         let _ = events.try_send(JoinEvent::Gathered {
             candidates: self.advertised(),
@@ -407,7 +480,11 @@ impl Driver {
             return Err(Error::UnknownInvitation(id.to_string()));
         };
         let inv = o.signed.invitation().clone();
+        let events = o.events.clone();
         let r = rsvp.verify(&inv, now_unix(), &self.config.verify)?.clone();
+        if inv.flags.contains(in8_artifact::Flags::RELAY_ALLOWED) {
+            self.permit(Instant::now(), &r.candidates);
+        }
         let session = self.ice.accept_rsvp(Instant::now(), &inv, &r)?;
         let expect = match r.cert_fingerprint {
             Some(fingerprint) => PeerAuth::Fingerprint {
@@ -416,7 +493,7 @@ impl Driver {
             },
             None => PeerAuth::Identity(r.responder),
         };
-        let _ = o.events.try_send(InviteEvent::Phase2Started {
+        let _ = events.try_send(InviteEvent::Phase2Started {
             responder: r.responder,
         });
         let ctx = self.sessions.entry(session).or_insert_with(|| {

@@ -44,6 +44,11 @@ pub enum Error {
         /// The bound.
         limit: usize,
     },
+    /// A relay-only invitation was asked for but this node has no relay.
+    #[error(
+        "no relay candidate: configure a reachable TURN server (--turn) and allow relays (--relay)"
+    )]
+    NoRelay,
     /// The node has shut down.
     #[error("the node has shut down")]
     Closed,

@@ -176,6 +176,10 @@ pub struct InviteOptions {
     pub allow_rsvp: bool,
     /// Rights granted to the invitee.
     pub capabilities: in8_artifact::Capabilities,
+    /// Advertise only the relay candidate (like WebRTC's `iceTransportPolicy: "relay"`):
+    /// hides this node's addresses, and needs a TURN allocation ([`crate::Config::turn`])
+    /// and [`crate::Config::allow_relay`].
+    pub relay_only: bool,
 }
 
 impl Default for InviteOptions {
@@ -185,6 +189,7 @@ impl Default for InviteOptions {
             uses: 1,
             allow_rsvp: true,
             capabilities: in8_artifact::Capabilities::NONE,
+            relay_only: false,
         }
     }
 }

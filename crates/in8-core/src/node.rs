@@ -120,9 +120,19 @@ impl Node {
         }
         drop(merged_tx);
         let locals = gather::local_candidates(&hosts, &srflx);
-        let candidates = locals.iter().map(|l| l.candidate).collect();
+        let (relay_tx, relay_rx) = mpsc::channel(crate::driver::RELAY_QUEUE);
+        let relay = config.turn.as_ref().and_then(|t| {
+            let base = hosts.iter().find(|h| h.is_ipv4() == t.addr.is_ipv4())?;
+            Some(crate::driver::Relay::new(
+                t,
+                *base,
+                rand::random(),
+                relay_tx,
+            ))
+        });
         let config = Arc::new(config);
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (gathered_tx, mut gathered) = tokio::sync::watch::channel(false);
         let driver = Driver::new(
             identity.clone(),
             config.clone(),
@@ -130,9 +140,19 @@ impl Node {
             locals,
             ledger,
             commands.clone(),
+            relay,
+            gathered_tx,
         );
         let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(driver.run(commands_rx, merged_rx, stopped_tx));
+        tokio::spawn(driver.run(commands_rx, merged_rx, relay_rx, stopped_tx));
+        // Wait for the relay allocation (bounded by the gather timeout in the driver).
+        let _ = gathered.wait_for(|g| *g).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        commands
+            .send(Command::Candidates { reply: tx })
+            .await
+            .map_err(|_| Error::Closed)?;
+        let candidates = rx.await.map_err(|_| Error::Closed)??;
         tracing::info!(node = %identity.node_id().short(), ?candidates, "node started");
         let node = Self {
             inner: Arc::new(Inner {
@@ -212,11 +232,29 @@ impl Node {
     /// Progress and joins arrive on the returned handle.
     pub async fn invite(&self, options: InviteOptions) -> Result<Invite> {
         let now = now_unix();
+        let relay_ok = self.inner.config.allow_relay;
+        let candidates: Vec<Candidate> = self
+            .inner
+            .candidates
+            .iter()
+            .filter(|c| {
+                let relay = c.kind == in8_artifact::CandidateKind::Relay;
+                if options.relay_only {
+                    relay && relay_ok
+                } else {
+                    !relay || relay_ok
+                }
+            })
+            .copied()
+            .collect();
+        if options.relay_only && candidates.is_empty() {
+            return Err(Error::NoRelay);
+        }
         let mut inv = Invitation::new(
             self.inner.network.membership().network,
             self.inner.node_id,
             InviteSecret::generate(&mut rand::rng()),
-            self.inner.candidates.clone(),
+            candidates,
             now,
             options.ttl,
         );

@@ -105,6 +105,16 @@ struct Entry {
     /// Relayed candidates are used in this session only when its invitation allows relays
     /// (seed claim 18: a relay is a policy choice, never silent).
     relay_allowed: bool,
+    /// Only relayed local candidates (the inviter asked for a relay-only invitation, like
+    /// WebRTC's `iceTransportPolicy: "relay"`: its own addresses are never revealed).
+    relay_only: bool,
+}
+
+impl Entry {
+    pub(super) fn uses(&self, c: &LocalCandidate) -> bool {
+        relay_ok(&c.candidate, self.relay_allowed)
+            && (!self.relay_only || c.candidate.kind == CandidateKind::Relay)
+    }
 }
 
 fn relay_ok(c: &in8_artifact::Candidate, allowed: bool) -> bool {
@@ -129,6 +139,7 @@ pub struct Endpoint {
     next_id: u64,
     locals: Vec<LocalCandidate>,
     listening: HashMap<String, Listening>,
+    relay_only: std::collections::HashSet<InviteId>,
     sessions: BTreeMap<SessionId, Entry>,
     by_username: HashMap<Vec<u8>, SessionId>,
     transmits: VecDeque<Transmit>,
@@ -155,6 +166,7 @@ impl Endpoint {
             next_id: 0,
             locals: Vec::new(),
             listening: HashMap::new(),
+            relay_only: std::collections::HashSet::new(),
             sessions: BTreeMap::new(),
             by_username: HashMap::new(),
             transmits: VecDeque::new(),
@@ -175,7 +187,7 @@ impl Endpoint {
             self.locals.push(c);
         }
         for e in self.sessions.values_mut() {
-            if relay_ok(&c.candidate, e.relay_allowed) {
+            if e.uses(&c) {
                 let _ = e.agent.add_local_candidate(c);
             }
         }
@@ -209,6 +221,22 @@ impl Endpoint {
     pub fn unlisten(&mut self, invite: &InviteId) {
         self.listening
             .retain(|_, l| l.invitation.invite_id() != *invite);
+        self.relay_only.remove(invite);
+    }
+
+    /// Sessions of this listened invitation (phase 1 and after its RSVPs) check only from
+    /// relayed local candidates. Call after [`Endpoint::listen`]; bounded by the listened
+    /// invitations.
+    pub fn set_relay_only(&mut self, invite: InviteId) -> Result<(), Error> {
+        if !self
+            .listening
+            .values()
+            .any(|l| l.invitation.invite_id() == invite)
+        {
+            return Err(Error::Unknown("listened invitation"));
+        }
+        self.relay_only.insert(invite);
+        Ok(())
     }
 
     fn alloc_id(&mut self) -> SessionId {
@@ -230,11 +258,11 @@ impl Endpoint {
                 max: self.config.max_sessions,
             });
         }
-        for c in self
-            .locals
-            .iter()
-            .filter(|c| relay_ok(&c.candidate, relay_allowed))
-        {
+        let relay_only = invite.is_some_and(|i| self.relay_only.contains(&i));
+        for c in self.locals.iter().filter(|c| {
+            relay_ok(&c.candidate, relay_allowed)
+                && (!relay_only || c.candidate.kind == CandidateKind::Relay)
+        }) {
             let _ = agent.add_local_candidate(*c);
         }
         let mut username_in = agent.local_credentials().ufrag.as_bytes().to_vec();
@@ -250,6 +278,7 @@ impl Endpoint {
                 invite,
                 username_in,
                 relay_allowed,
+                relay_only,
             },
         );
         self.drain(id);

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use in8_artifact::{Candidate, CandidateKind, Invitation};
 use in8_ice::SessionId;
-use in8_transport::{PeerAuth, Session};
+use in8_transport::{PeerAuth, Session, Via};
 
 use super::{Command, Driver, SessionCtx, send_final};
 use crate::connection::{Connection, PathInfo};
@@ -20,6 +20,19 @@ fn kind_of(remote: SocketAddr, advertised: &[Candidate]) -> CandidateKind {
 }
 
 impl Driver {
+    /// The socket and route a DTLS session on the pair (`local`, ·) uses: the relay's
+    /// socket and [`Via::Relay`] when `local` is the relayed address.
+    fn path_via(&self, local: SocketAddr) -> Option<(in8_transport::Endpoint, Via)> {
+        if let Some(r) = &self.relay
+            && r.relayed == Some(local)
+        {
+            let s = self.socket_for(r.base)?;
+            return Some((s.transport.clone(), Via::Relay(r.sink.clone())));
+        }
+        let s = self.socket_for(local)?;
+        Some((s.transport.clone(), Via::Direct))
+    }
+
     pub(crate) fn spawn_join(
         &self,
         session: SessionId,
@@ -27,14 +40,13 @@ impl Driver {
         remote: SocketAddr,
         invitation: Invitation,
     ) {
-        let Some(sock) = self.socket_for(local) else {
+        let Some((transport, via)) = self.path_via(local) else {
             return;
         };
-        let transport = sock.transport.clone();
         let commands = self.commands.clone();
         tokio::spawn(async move {
             let result = transport
-                .join(remote, &invitation)
+                .join_via(remote, &invitation, via)
                 .await
                 .map_err(|e| match e {
                     in8_transport::Error::JoinRefused(r) => Error::JoinRefused(r),
@@ -58,15 +70,14 @@ impl Driver {
         invitation: Invitation,
         expect: PeerAuth,
     ) {
-        let Some(sock) = self.socket_for(base) else {
+        let Some((transport, via)) = self.path_via(base) else {
             return;
         };
-        let transport = sock.transport.clone();
         let commands = self.commands.clone();
         let ledger = self.ledger.clone();
         tokio::spawn(async move {
             let result = transport
-                .accept_join(remote, &invitation, ledger, expect)
+                .accept_join_via(remote, &invitation, ledger, expect, via)
                 .await
                 .map_err(Error::from);
             let _ = commands
@@ -98,8 +109,13 @@ impl Driver {
                 || self.sockets.first().map_or(remote, |s| s.base),
                 |(l, _)| l,
             );
+        let relayed = self.relay.as_ref().and_then(|r| r.relayed) == Some(local);
         PathInfo {
-            kind: kind_of(remote, advertised),
+            kind: if relayed {
+                CandidateKind::Relay
+            } else {
+                kind_of(remote, advertised)
+            },
             local,
             remote,
             rtt: agent.and_then(|a| a.selected_rtt()),

@@ -177,7 +177,14 @@ impl Driver {
             invite_id: inv.invite_id(),
             responder: self.identity.node_id(),
             ufrag,
-            candidates: self.advertised(),
+            candidates: self
+                .advertised()
+                .into_iter()
+                .filter(|c| {
+                    c.kind != in8_artifact::CandidateKind::Relay
+                        || inv.flags.contains(Flags::RELAY_ALLOWED)
+                })
+                .collect(),
             expires,
             cert_fingerprint: None,
             extensions: Vec::new(),

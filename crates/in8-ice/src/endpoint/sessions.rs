@@ -132,12 +132,9 @@ impl Endpoint {
         }
         e.agent.restart(now, local);
         e.agent.set_remote_credentials(remote);
-        for c in self
-            .locals
-            .iter()
-            .filter(|c| relay_ok(&c.candidate, e.relay_allowed))
-        {
-            let _ = e.agent.add_local_candidate(*c);
+        let usable: Vec<_> = self.locals.iter().filter(|c| e.uses(c)).copied().collect();
+        for c in usable {
+            let _ = e.agent.add_local_candidate(c);
         }
         for c in remote_candidates
             .iter()
