@@ -69,6 +69,21 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Runs a networked command; Ctrl-C ends it with exit code 130.
+pub(crate) fn run_async(
+    fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        tokio::select! {
+            r = fut => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted");
+                Ok(ExitCode::from(130))
+            }
+        }
+    })
+}
+
 fn init_logs(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",

@@ -171,7 +171,7 @@ fn print_summary(nodes: &[Node], links: &[Link], total: Duration) {
 }
 
 pub(crate) fn run(a: &Args, out: &Output) -> Result<ExitCode> {
-    crate::runtime()?.block_on(async {
+    crate::run_async(async {
         let t0 = Instant::now();
         let n = usize::from(a.peers);
         let filtered = n - 1;
@@ -179,14 +179,20 @@ pub(crate) fn run(a: &Args, out: &Output) -> Result<ExitCode> {
         for i in 0..n {
             nodes.push(start(i, i == filtered).await?);
         }
-        out.note(format!("in8 demo: {n} nodes in this process on loopback, no servers"));
+        out.note(format!(
+            "in8 demo: {n} nodes in this process on loopback, no servers"
+        ));
         for (i, node) in nodes.iter().enumerate() {
             let addr = node.candidates().first().map(|c| c.addr.to_string());
             out.note(format!(
                 "  node{i}  {}  {}{}",
                 node.node_id().short(),
                 addr.clone().unwrap_or_default(),
-                if i == filtered { "  (behind a filtering shim: drops unsolicited packets)" } else { "" }
+                if i == filtered {
+                    "  (behind a filtering shim: drops unsolicited packets)"
+                } else {
+                    ""
+                }
             ));
             out.event(json!({"event": "node", "name": format!("node{i}"), "id": node.node_id().to_string(),
                              "addr": addr, "filtered": i == filtered}));

@@ -52,7 +52,7 @@ pub(crate) async fn start(
 
 pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Result<ExitCode> {
     let invitation = read_invitation(&a.invitation)?;
-    crate::runtime()?.block_on(async {
+    crate::run_async(async {
         let node = start(home, file, &a.node).await?;
         let conn =
             crate::connect::join(&node, &invitation, out, a.rsvp_out.as_deref(), a.qr).await?;
