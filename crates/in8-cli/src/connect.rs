@@ -81,7 +81,18 @@ pub(crate) async fn host(
     out: &Output,
     rsvp_file: Option<&Path>,
 ) -> Result<Connection> {
-    let mut lines = stdin_lines();
+    host_with(node, invite, out, rsvp_file, &mut stdin_lines()).await
+}
+
+/// Like [`host`], taking pasted RSVPs from `lines`, which the caller keeps reading after
+/// the join (`in8 chat` reads its messages from the same stdin).
+pub(crate) async fn host_with(
+    node: &Node,
+    invite: &mut Invite,
+    out: &Output,
+    rsvp_file: Option<&Path>,
+    lines: &mut mpsc::Receiver<String>,
+) -> Result<Connection> {
     let mut stdin_open = true;
     let mut rsvp_file: Option<PathBuf> = rsvp_file.map(Path::to_path_buf);
     let mut poll = tokio::time::interval(RSVP_FILE_POLL);

@@ -35,19 +35,8 @@ pub(crate) struct Args {
     /// How many nodes may join with it (1 = single use).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     uses: u32,
-    /// Also draw the invitation as a QR code in the terminal.
-    #[arg(long)]
-    qr: bool,
-    /// Write the QR code as an SVG image to this file.
-    #[arg(long, value_name = "FILE")]
-    qr_svg: Option<PathBuf>,
-    /// Output form: text (in8:…), base32 (IN8:…, for QR), words (checksummed groups to read
-    /// aloud), cbor (raw bytes) or ndef (NFC record).
-    #[arg(long, default_value = "text", value_parser = parse_form)]
-    format: Form,
-    /// Write the invitation to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    show: Show,
     /// An RSVP file to pick up while waiting (it may appear later); RSVPs pasted on stdin
     /// are taken too.
     #[arg(long, value_name = "FILE", conflicts_with = "print_only")]
@@ -65,6 +54,24 @@ pub(crate) struct Args {
     grant: Vec<Capabilities>,
 }
 
+/// How an invitation is shown (shared by `invite`, `chat` and `send`).
+#[derive(clap::Args, Debug)]
+pub(crate) struct Show {
+    /// Also draw the invitation as a QR code in the terminal.
+    #[arg(long)]
+    pub(crate) qr: bool,
+    /// Write the QR code as an SVG image to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) qr_svg: Option<PathBuf>,
+    /// Output form: text (in8:…), base32 (IN8:…, for QR), words (checksummed groups to read
+    /// aloud), cbor (raw bytes) or ndef (NFC record).
+    #[arg(long, default_value = "text", value_parser = parse_form)]
+    pub(crate) format: Form,
+    /// Write the invitation to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
 impl Args {
     /// The invitation options these flags ask for.
     pub(crate) fn options(&self) -> in8_core::InviteOptions {
@@ -76,6 +83,7 @@ impl Args {
                 .grant
                 .iter()
                 .fold(Capabilities::NONE, |acc, c| acc.with(*c)),
+            ..in8_core::InviteOptions::default()
         }
     }
 }
@@ -135,14 +143,9 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
     if a.ttl < Duration::from_secs(1) {
         bail!("--ttl must be at least 1s");
     }
-    crate::runtime()?.block_on(async {
-        let mut cfg = crate::settings::node_config(home, file, &a.node, DEFAULT_PORT)?;
-        let (me, _) = home.identity()?;
-        let network = home.network(&me, now())?;
-        cfg.identity = me;
-        let node = in8_core::Node::start_in(cfg, Some(network)).await?;
-        let mut invite = node.invite(a.options()).await?;
-        show_invitation(a, invite.invitation(), out)?;
+    crate::run_async(async {
+        let (node, mut invite) = start(home, file, &a.node, a.options()).await?;
+        show_invitation(&a.show, invite.invitation(), out)?;
         for n in 1..=a.uses {
             let conn = crate::connect::host(&node, &mut invite, out, a.rsvp.as_deref()).await?;
             crate::cmd::ping::answer(&conn, out).await?;
@@ -156,8 +159,25 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
     })
 }
 
+/// Starts this node (at [`DEFAULT_PORT`] unless configured) and issues an invitation it
+/// listens for.
+pub(crate) async fn start(
+    home: &Home,
+    file: &FileConfig,
+    node: &crate::settings::NodeArgs,
+    options: in8_core::InviteOptions,
+) -> Result<(in8_core::Node, in8_core::Invite)> {
+    let mut cfg = crate::settings::node_config(home, file, node, DEFAULT_PORT)?;
+    let (me, _) = home.identity()?;
+    let network = home.network(&me, now())?;
+    cfg.identity = me;
+    let node = in8_core::Node::start_in(cfg, Some(network)).await?;
+    let invite = node.invite(options).await?;
+    Ok((node, invite))
+}
+
 /// Prints (or writes) an invitation in the requested form, with its QR code if asked.
-pub(crate) fn show_invitation(a: &Args, signed: &SignedInvitation, out: &Output) -> Result<()> {
+pub(crate) fn show_invitation(a: &Show, signed: &SignedInvitation, out: &Output) -> Result<()> {
     let bytes = signed.to_bytes();
     let encoded = text::encode(bytes, a.format);
     let qr = in8_artifact::qr::Qr::new(bytes)?;
@@ -247,7 +267,7 @@ fn print_only(a: &Args, home: &Home, out: &Output) -> Result<ExitCode> {
     }
     inv.capabilities = o.capabilities;
     let signed = inv.sign(&me)?;
-    show_invitation(a, &signed, out)?;
+    show_invitation(&a.show, &signed, out)?;
     out.note("print-only: nothing is listening for this invitation. Check it with `in8 inspect`.");
     Ok(ExitCode::SUCCESS)
 }
