@@ -1,11 +1,15 @@
 //! One module per subcommand.
 
+pub(crate) mod chat;
 pub(crate) mod demo;
 pub(crate) mod id;
 pub(crate) mod inspect;
 pub(crate) mod invite;
 pub(crate) mod join;
+pub(crate) mod nat;
 pub(crate) mod ping;
+pub(crate) mod stun;
+pub(crate) mod transfer;
 
 use std::io::Read;
 

@@ -59,6 +59,16 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Decode and verify an invitation, RSVP, membership or revocation record.
     Inspect(cmd::inspect::Args),
+    /// Chat line by line: invite (no argument) or join (an invitation).
+    Chat(cmd::chat::Args),
+    /// Send a file: invite, then send it to whoever joins with `in8 recv`.
+    Send(cmd::transfer::SendArgs),
+    /// Receive a file: join the sender's invitation and save what it sends.
+    Recv(cmd::transfer::RecvArgs),
+    /// Find out which NAT this machine is behind, and what that means for connecting.
+    Nat(cmd::nat::Args),
+    /// Run a standalone STUN server.
+    Stun(cmd::stun::Args),
 }
 
 /// The tokio runtime the networked commands run on.
@@ -122,6 +132,11 @@ fn main() -> ExitCode {
             Command::Join(a) => cmd::join::run(a, &home, &out, &file),
             Command::Demo(a) => cmd::demo::run(a, &out),
             Command::Inspect(a) => cmd::inspect::run(a, &home, &out),
+            Command::Chat(a) => cmd::chat::run(a, &home, &out, &file),
+            Command::Send(a) => cmd::transfer::run_send(a, &home, &out, &file),
+            Command::Recv(a) => cmd::transfer::run_recv(a, &home, &out, &file),
+            Command::Nat(a) => cmd::nat::run(a, &out),
+            Command::Stun(a) => cmd::stun::run(a, &out),
         }
     });
     match result {

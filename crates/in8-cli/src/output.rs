@@ -26,6 +26,11 @@ impl Output {
         self.json
     }
 
+    /// Whether `--quiet` was given (no progress output).
+    pub(crate) fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Prints one JSON event (JSON mode only).
     pub(crate) fn event(&self, v: Value) {
         if self.json {
