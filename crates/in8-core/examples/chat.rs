@@ -44,7 +44,9 @@ async fn in_process() -> Result<(), Error> {
 
     // Bob joins (phase 1 works on loopback) and opens the chat channel.
     let bob_conn = bob.join(invite.invitation()).await?.connected().await?;
-    let bob_chat = bob_conn.open_channel(ChannelOptions::reliable(LABEL)).await?;
+    let bob_chat = bob_conn
+        .open_channel(ChannelOptions::reliable(LABEL))
+        .await?;
     let alice_conn = invite.joined().await?;
     let alice_chat = alice_conn.accept_channel().await?;
     println!(
@@ -55,7 +57,12 @@ async fn in_process() -> Result<(), Error> {
 
     let script = [
         (&bob_chat, &alice_chat, "bob", "hi Alice, it's Bob"),
-        (&alice_chat, &bob_chat, "alice", "welcome Bob! no server in between"),
+        (
+            &alice_chat,
+            &bob_chat,
+            "alice",
+            "welcome Bob! no server in between",
+        ),
         (&bob_chat, &alice_chat, "bob", "encrypted end to end, too"),
     ];
     for (from, to, who, line) in script {
