@@ -2,10 +2,12 @@
 //! every unordered pair of the six NAT types (21 cells), with the expected outcome of each
 //! and the results written to `docs/results/nat-matrix.md`.
 //!
-//! **Status:** the cells, expectations, verdicts and the report are here; running a cell
-//! needs the `in8 invite` / `in8 join` commands of in8-core (issue 5), which do not exist
-//! yet. Until the `in8` binary has a `join` command, every cell is reported as
-//! [`Outcome::NotRun`] with that reason: nothing is assumed or made up.
+//! Each run of a cell is driven by [`driver::run_once`]: a fresh lab pair, `in8 --json
+//! invite` and `in8 --json join` as real processes on the two hosts, both sides' JSON events
+//! turned into an [`Outcome`] ([`events::outcome`]) and judged against the cell's expected
+//! [`Route`] ([`judge`]); [`report::markdown`] writes the table. Without an `in8` binary
+//! that can `join`, every cell is reported as [`Outcome::NotRun`] with the reason: nothing
+//! is assumed or made up.
 //!
 //! Conventions: in a cell, the first NAT type (in [`NatType::ALL`] order) **invites** and
 //! the second **joins**. Phase 1 is one-way: the joiner's checks must pass the inviter's
@@ -15,13 +17,19 @@
 //! filter; there, birthday probing (many sockets on the symmetric side) is needed, and
 //! symmetric ↔ symmetric needs a relay.
 
-use std::fmt::Write as _;
+pub mod driver;
+pub mod events;
+pub mod report;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::Impairment;
 use crate::nat::{Filtering, Mapping, NatType};
+pub use driver::RunRecord;
+pub use report::markdown;
 
 /// One cell: who invites, who joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +38,28 @@ pub struct Cell {
     pub inviter: NatType,
     /// The NAT of the joining site.
     pub joiner: NatType,
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.inviter, self.joiner)
+    }
+}
+
+impl FromStr for Cell {
+    type Err = crate::Error;
+    /// `INVITER:JOINER`, e.g. `symmetric:symmetric`.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        let (a, b) = s.split_once(':').ok_or_else(|| {
+            crate::Error::Config(format!(
+                "cell {s:?}: expected INVITER:JOINER, e.g. none:symmetric"
+            ))
+        })?;
+        Ok(Self {
+            inviter: a.parse()?,
+            joiner: b.parse()?,
+        })
+    }
 }
 
 /// The 21 cells: every unordered pair, the earlier type in [`NatType::ALL`] inviting.
@@ -45,15 +75,19 @@ pub fn cells() -> Vec<Cell> {
         .collect()
 }
 
-/// The reduced matrix CI runs: every NAT type at least once, with a phase-1, a phase-2, a
-/// birthday and a relay cell.
+/// The reduced matrix CI runs: every NAT type at least once, with phase-1, phase-2 and
+/// relay cells. Its direct cells run with the relay forbidden
+/// ([`MatrixConfig::relay_for`]), so a pass proves the direct route.
+///
+/// No birthday cell yet: in8-core does not probe (the cells port-restricted ↔ symmetric
+/// and symmetric ↔ cgnat of the full matrix show it).
 pub fn reduced_cells() -> Vec<Cell> {
     use NatType::{Cgnat, FullCone, PortRestricted, Restricted, Symmetric};
     [
         (NatType::None, Symmetric),   // phase 1 (public inviter), symmetric joiner
         (FullCone, Cgnat),            // phase 1 through two NAT layers
         (Restricted, PortRestricted), // phase 2
-        (PortRestricted, Symmetric),  // birthday probing
+        (PortRestricted, Cgnat),      // phase 2 through two NAT layers
         (Symmetric, Symmetric),       // relay only
     ]
     .into_iter()
@@ -117,24 +151,62 @@ pub enum PathType {
     Relay,
 }
 
+impl PathType {
+    /// The SDP name the CLI prints (`host`, `srflx`, `prflx`, `relay`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathType::Host => "host",
+            PathType::Srflx => "srflx",
+            PathType::Prflx => "prflx",
+            PathType::Relay => "relay",
+        }
+    }
+
+    /// Parses an SDP name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PathType::Host,
+            PathType::Srflx,
+            PathType::Prflx,
+            PathType::Relay,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
 /// What one run of a cell did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Connected.
+    /// Connected, and the joiner's 1 KiB probe came back (data flowed both ways).
     Connected {
         /// 1 or 2.
         phase: u8,
-        /// The path in use.
+        /// The path in use ([`events::path_of`]).
         path: PathType,
-        /// From `in8 join` starting to the open channel.
+        /// From starting `in8 join` to its `connected` event.
         time: Duration,
-        /// Bytes both sides sent on the wire.
+        /// Payload bytes the CLI reports exchanged (`exchanged`: sent + received).
         bytes: u64,
+        /// Bytes both hosts sent on the wire during the whole run (Ethernet frames of
+        /// `eth0`: STUN, TURN, ICE, DTLS, SCTP and ARP), if measured.
+        wire_bytes: Option<u64>,
+        /// ICE's round-trip time on the selected pair, as the joiner reports it.
+        rtt_ms: Option<f64>,
     },
-    /// Did not connect; the reason in8 named.
+    /// Did not connect; the reason in8 named and its exit code (4: could not connect).
     Failed {
-        /// in8's reason.
+        /// in8's reason (or the harness's, when in8 named none).
         reason: String,
+        /// `in8 join`'s exit code.
+        exit_code: Option<i32>,
+    },
+    /// No result before the run's deadline: the harness stopped both sides.
+    TimedOut {
+        /// The deadline.
+        after: Duration,
+        /// The events each side got to.
+        detail: String,
     },
     /// Could not be run; why.
     NotRun {
@@ -155,26 +227,62 @@ pub enum Verdict {
 }
 
 /// Judges an outcome against the expected route (`relay_allowed`: the invitation's flag).
+///
+/// - A cell expected to connect directly passes when it connected in the expected phase on
+///   a direct path; a connection through the relay is a failure named "relay fallback" (the
+///   issue's goal is 20 of 21 cells directly).
+/// - The relay cell passes with the relay allowed when it connected through the relay, and
+///   without it only when in8 gave up **cleanly**: an error event naming the reason and exit
+///   code 4 ("could not connect"), not a deadline or a crash.
 pub fn judge(route: Route, relay_allowed: bool, outcome: &Outcome) -> Verdict {
-    match (route, outcome) {
-        (_, Outcome::NotRun { reason }) => Verdict::NotRun(reason.clone()),
-        (Route::Relay, Outcome::Failed { .. }) if !relay_allowed => Verdict::Pass,
-        (Route::Relay, Outcome::Connected { path, .. })
-            if !relay_allowed || *path != PathType::Relay =>
-        {
-            Verdict::Fail(format!(
-                "expected a relay (allowed: {relay_allowed}), got {path:?}"
-            ))
+    match outcome {
+        Outcome::NotRun { reason } => Verdict::NotRun(reason.clone()),
+        Outcome::TimedOut { after, detail } => {
+            Verdict::Fail(format!("no result within {}s ({detail})", after.as_secs()))
         }
-        (_, Outcome::Failed { reason }) => Verdict::Fail(format!("did not connect: {reason}")),
-        (_, Outcome::Connected { phase, path, .. }) => {
-            let want_phase = if route == Route::Phase1 { 1 } else { 2 };
-            if route != Route::Relay && *path == PathType::Relay {
-                Verdict::Fail("fell back to the relay where a direct path is expected".into())
-            } else if route != Route::Relay && *phase != want_phase {
-                Verdict::Fail(format!("phase {phase}, expected {want_phase}"))
+        Outcome::Failed { reason, exit_code } => {
+            if route == Route::Relay && !relay_allowed {
+                if *exit_code == Some(4) && !reason.is_empty() {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail(format!(
+                        "failed, but not with exit code 4 and a reason (exit {exit_code:?}): {reason}"
+                    ))
+                }
             } else {
-                Verdict::Pass
+                Verdict::Fail(format!("did not connect: {reason}"))
+            }
+        }
+        Outcome::Connected { phase, path, .. } => {
+            if route == Route::Relay {
+                if !relay_allowed {
+                    Verdict::Fail(format!(
+                        "connected ({}) although the invitation allows no relay",
+                        path.as_str()
+                    ))
+                } else if *path != PathType::Relay {
+                    Verdict::Fail(format!(
+                        "expected the relay, connected directly ({}, phase {phase})",
+                        path.as_str()
+                    ))
+                } else {
+                    Verdict::Pass
+                }
+            } else if *path == PathType::Relay {
+                Verdict::Fail(format!(
+                    "relay fallback (phase {phase}) where {} is expected",
+                    route.as_str()
+                ))
+            } else {
+                let want = if route == Route::Phase1 { 1 } else { 2 };
+                if *phase == want {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail(format!(
+                        "phase {phase}, expected {want} ({})",
+                        path.as_str()
+                    ))
+                }
             }
         }
     }
@@ -187,12 +295,77 @@ pub struct MatrixConfig {
     pub runs: u32,
     /// Only the [`reduced_cells`].
     pub reduced: bool,
-    /// Per-site impairment (the issue's second run: 50 ms, 2 %).
+    /// Only these cells (overrides `reduced`).
+    pub cells: Option<Vec<Cell>>,
+    /// Per-site impairment (the issue's second run: 50 ms, 2 %); its seed is replaced per
+    /// run and site.
     pub impairment: Option<Impairment>,
-    /// Whether invitations allow the relay.
+    /// Whether invitations allow the relay (`in8 invite --relay`). Both sides get the lab's
+    /// TURN server (`--turn`) either way, so a refusal is the policy's, not a missing server.
+    /// The reduced matrix allows it only in its relay cell ([`MatrixConfig::relay_for`]).
     pub relay_allowed: bool,
     /// The `in8` binary.
     pub in8: PathBuf,
+    /// The base seed; run `r` of a cell uses [`driver::run_seed`]`(seed, cell, r)`.
+    pub seed: u64,
+    /// `--connect-timeout` of both sides (how long phase 1 may take before the RSVP).
+    pub connect_timeout: Duration,
+    /// Longest a run may take from starting `in8 join` to its end.
+    pub deadline: Duration,
+    /// Where each run's transcripts go (`<dir>/<inviter>-<joiner>/run-<r>/run.log`).
+    pub log_dir: PathBuf,
+    /// Extra arguments for `in8 invite` (after the ones the driver sets).
+    pub invite_args: Vec<String>,
+    /// Extra arguments for `in8 join`.
+    pub join_args: Vec<String>,
+}
+
+impl MatrixConfig {
+    /// One run of every cell with `in8`, relay allowed, no impairment, seed 1, a 3 s
+    /// connect timeout and a 60 s deadline, logs in `target/interop-matrix`.
+    pub fn new(in8: PathBuf) -> Self {
+        Self {
+            runs: 1,
+            reduced: false,
+            cells: None,
+            impairment: None,
+            relay_allowed: true,
+            in8,
+            seed: 1,
+            connect_timeout: Duration::from_secs(3),
+            deadline: Duration::from_secs(60),
+            log_dir: PathBuf::from("target/interop-matrix"),
+            invite_args: Vec::new(),
+            join_args: Vec::new(),
+        }
+    }
+
+    /// Whether the invitation of `cell` allows the relay: `relay_allowed`, except in the
+    /// reduced matrix, whose direct cells run without it (a relay there would hide whether
+    /// the direct route works: with the relay allowed in8 may settle on it in phase 1).
+    pub fn relay_for(&self, cell: Cell) -> bool {
+        let reduced_plan = self.reduced && self.cells.is_none();
+        self.relay_allowed && (!reduced_plan || expected(cell) == Route::Relay)
+    }
+
+    /// Whether cells differ in their relay policy (the reduced matrix).
+    pub fn mixed_relay(&self) -> bool {
+        let v: Vec<bool> = self
+            .selected()
+            .into_iter()
+            .map(|c| self.relay_for(c))
+            .collect();
+        v.iter().any(|r| *r) && v.iter().any(|r| !*r)
+    }
+
+    /// The cells this configuration runs.
+    pub fn selected(&self) -> Vec<Cell> {
+        match (&self.cells, self.reduced) {
+            (Some(c), _) => c.clone(),
+            (None, true) => reduced_cells(),
+            (None, false) => cells(),
+        }
+    }
 }
 
 /// One cell's runs.
@@ -202,15 +375,27 @@ pub struct CellReport {
     pub cell: Cell,
     /// Its expected route.
     pub expected: Route,
-    /// One outcome per run.
-    pub outcomes: Vec<Outcome>,
+    /// Whether its invitations allowed the relay.
+    pub relay_allowed: bool,
+    /// One record per run.
+    pub runs: Vec<RunRecord>,
 }
 
-/// Why the `in8` binary cannot run the matrix yet, or `None` when it has `invite` and `join`.
+impl CellReport {
+    /// The verdict of every run.
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        self.runs
+            .iter()
+            .map(|r| judge(self.expected, self.relay_allowed, &r.outcome))
+            .collect()
+    }
+}
+
+/// Why the `in8` binary cannot run the matrix, or `None` when it has `invite` and `join`.
 pub fn in8_unavailable(in8: &Path) -> Option<String> {
     if !in8.is_file() {
         return Some(format!(
-            "no in8 binary at {} (build it: cargo build -p in8-cli)",
+            "no in8 binary at {} (build it: cargo build --release -p in8-cli)",
             in8.display()
         ));
     }
@@ -222,138 +407,68 @@ pub fn in8_unavailable(in8: &Path) -> Option<String> {
             .unwrap_or(false)
     };
     if !has("join") {
-        return Some(
-            "`in8 join` does not exist yet (in8-core CLI, issue 5): the cell cannot run".into(),
-        );
+        return Some(format!("{} has no `join` command", in8.display()));
     }
-    // The binary can join: the per-cell driver (start the lab pair, `in8 --json invite` on
-    // the inviter's host, `in8 --json join @FILE` on the joiner's, the RSVP carried back
-    // through a file, events parsed from the JSON lines) is written against the CLI as it
-    // lands; until then no cell claims a result.
-    Some("the matrix driver for `in8 invite` / `in8 join` is not written yet (waits for the CLI of issue 5)".into())
+    None
 }
 
-/// Runs the matrix (today: reports every cell as not run, with the reason).
-pub fn run(config: &MatrixConfig) -> Vec<CellReport> {
-    let reason = in8_unavailable(&config.in8);
-    let cells = if config.reduced {
-        reduced_cells()
-    } else {
-        cells()
-    };
-    cells
+/// Runs the matrix: every selected cell `runs` times, one run at a time, calling
+/// `progress` after each run. A run the lab could not even build is recorded as a failure
+/// naming the lab error.
+pub fn run(
+    config: &MatrixConfig,
+    mut progress: impl FnMut(Cell, u32, &RunRecord),
+) -> Vec<CellReport> {
+    let missing = in8_unavailable(&config.in8);
+    config
+        .selected()
         .into_iter()
-        .map(|cell| CellReport {
-            cell,
-            expected: expected(cell),
-            outcomes: (0..config.runs.max(1))
-                .map(|_| Outcome::NotRun {
-                    reason: reason.clone().unwrap_or_default(),
+        .map(|cell| {
+            let runs = (0..config.runs.max(1))
+                .map(|r| {
+                    let seed = driver::run_seed(config.seed, cell, r);
+                    let dir = config
+                        .log_dir
+                        .join(format!("{}-{}", cell.inviter, cell.joiner))
+                        .join(format!("run-{r}"));
+                    let record = match &missing {
+                        Some(reason) => RunRecord {
+                            seed,
+                            outcome: Outcome::NotRun {
+                                reason: reason.clone(),
+                            },
+                            log: dir,
+                        },
+                        None => driver::run_once(config, cell, seed, &dir).unwrap_or_else(|e| {
+                            RunRecord {
+                                seed,
+                                outcome: Outcome::Failed {
+                                    reason: format!("the lab failed: {e}"),
+                                    exit_code: None,
+                                },
+                                log: dir,
+                            }
+                        }),
+                    };
+                    progress(cell, r, &record);
+                    record
                 })
-                .collect(),
+                .collect();
+            CellReport {
+                cell,
+                expected: expected(cell),
+                relay_allowed: config.relay_for(cell),
+                runs,
+            }
         })
         .collect()
 }
 
-/// The report as markdown (what `docs/results/nat-matrix.md` holds), with the command that
-/// produced it.
-pub fn markdown(config: &MatrixConfig, reports: &[CellReport], command: &str) -> String {
-    let mut m = String::from("# NAT matrix: in8 invite / in8 join through the lab's NATs\n\n");
-    let _ = writeln!(m, "Reproduce: `{command}` (as root).\n");
-    let imp = config.impairment.map_or("none".to_owned(), |i| {
-        format!(
-            "{} ms delay, {} ms jitter, {:.0} % loss per site and direction",
-            i.delay.as_millis(),
-            i.jitter.as_millis(),
-            i.loss * 100.0
-        )
-    });
-    let _ = writeln!(
-        m,
-        "Runs per cell: {}. Relay allowed: {}. Impairment: {imp}.\n",
-        config.runs, config.relay_allowed
-    );
-    m += "| inviter | joiner | expected | connected | phase | path | median time | median bytes | verdict |\n";
-    m += "|---|---|---|---|---|---|---|---|---|\n";
-    for r in reports {
-        let verdicts: Vec<Verdict> = r
-            .outcomes
-            .iter()
-            .map(|o| judge(r.expected, config.relay_allowed, o))
-            .collect();
-        let connected: Vec<(u8, PathType, Duration, u64)> = r
-            .outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Connected {
-                    phase,
-                    path,
-                    time,
-                    bytes,
-                } => Some((*phase, *path, *time, *bytes)),
-                _ => None,
-            })
-            .collect();
-        let not_run = verdicts.iter().find_map(|v| match v {
-            Verdict::NotRun(why) => Some(why.clone()),
-            _ => None,
-        });
-        let verdict = if let Some(why) = &not_run {
-            format!("not run: {why}")
-        } else {
-            let failed = verdicts
-                .iter()
-                .filter(|v| matches!(v, Verdict::Fail(_)))
-                .count();
-            if failed == 0 {
-                format!("pass ({} runs)", verdicts.len())
-            } else {
-                format!("**FAIL** {failed}/{}", verdicts.len())
-            }
-        };
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied()
-        };
-        let time = median(connected.iter().map(|c| c.2.as_secs_f64() * 1e3).collect())
-            .map_or("-".into(), |t| format!("{t:.0} ms"));
-        let bytes = median(connected.iter().map(|c| c.3 as f64).collect())
-            .map_or("-".into(), |b| format!("{b:.0}"));
-        let phases = summary(connected.iter().map(|c| format!("{}", c.0)));
-        let paths = summary(
-            connected
-                .iter()
-                .map(|c| format!("{:?}", c.1).to_lowercase()),
-        );
-        let _ = writeln!(
-            m,
-            "| {} | {} | {} | {} | {phases} | {paths} | {time} | {bytes} | {verdict} |",
-            r.cell.inviter,
-            r.cell.joiner,
-            r.expected.as_str(),
-            if not_run.is_some() {
-                "-".to_owned()
-            } else {
-                format!("{}/{}", connected.len(), r.outcomes.len())
-            },
-        );
-    }
-    m
-}
-
-/// "1" or "1, 2" — the distinct values in order of first appearance, or "-".
-fn summary(values: impl Iterator<Item = String>) -> String {
-    let mut seen: Vec<String> = Vec::new();
-    for v in values {
-        if !seen.contains(&v) {
-            seen.push(v);
-        }
-    }
-    if seen.is_empty() {
-        "-".into()
-    } else {
-        seen.join(", ")
-    }
+/// Whether any run of any cell failed its verdict (the exit status of `in8-lab matrix`).
+pub fn any_failed(reports: &[CellReport]) -> bool {
+    reports
+        .iter()
+        .any(|r| r.verdicts().iter().any(|v| matches!(v, Verdict::Fail(_))))
 }
 
 #[cfg(test)]
@@ -400,19 +515,56 @@ mod tests {
                 "{t} missing"
             );
         }
-        for route in [Route::Phase1, Route::Phase2, Route::Birthday, Route::Relay] {
+        for route in [Route::Phase1, Route::Phase2, Route::Relay] {
             assert!(r.iter().any(|c| expected(*c) == route), "{route:?} missing");
         }
     }
 
     #[test]
-    fn verdicts() {
-        let ok = |phase, path| Outcome::Connected {
+    fn the_reduced_matrix_allows_the_relay_only_in_its_relay_cell() {
+        let mut c = MatrixConfig {
+            reduced: true,
+            ..MatrixConfig::new(PathBuf::from("in8"))
+        };
+        for cell in reduced_cells() {
+            assert_eq!(c.relay_for(cell), expected(cell) == Route::Relay, "{cell}");
+        }
+        assert!(c.mixed_relay());
+        c.relay_allowed = false;
+        assert!(reduced_cells().into_iter().all(|cell| !c.relay_for(cell)));
+        assert!(!c.mixed_relay());
+        let full = MatrixConfig::new(PathBuf::from("in8"));
+        assert!(cells().into_iter().all(|cell| full.relay_for(cell)));
+        let one = MatrixConfig {
+            reduced: true,
+            cells: Some(vec!["restricted:cgnat".parse().unwrap()]),
+            ..MatrixConfig::new(PathBuf::from("in8"))
+        };
+        assert!(one.relay_for("restricted:cgnat".parse().unwrap()));
+    }
+
+    #[test]
+    fn cells_parse_and_print() {
+        let c: Cell = "port-restricted:symmetric".parse().unwrap();
+        assert_eq!((c.inviter, c.joiner), (PortRestricted, Symmetric));
+        assert_eq!(c.to_string(), "port-restricted:symmetric");
+        assert!("symmetric".parse::<Cell>().is_err());
+        assert!("symmetric:cone".parse::<Cell>().is_err());
+    }
+
+    fn ok(phase: u8, path: PathType) -> Outcome {
+        Outcome::Connected {
             phase,
             path,
             time: Duration::from_millis(300),
-            bytes: 4000,
-        };
+            bytes: 2048,
+            wire_bytes: None,
+            rtt_ms: None,
+        }
+    }
+
+    #[test]
+    fn verdicts() {
         assert_eq!(
             judge(Route::Phase1, true, &ok(1, PathType::Srflx)),
             Verdict::Pass
@@ -421,20 +573,39 @@ mod tests {
             judge(Route::Phase1, true, &ok(2, PathType::Srflx)),
             Verdict::Fail(_)
         ));
-        assert!(matches!(
-            judge(Route::Phase2, true, &ok(2, PathType::Relay)),
-            Verdict::Fail(_)
-        ));
+        // A relay where a direct path is expected is named as such.
+        match judge(Route::Birthday, true, &ok(2, PathType::Relay)) {
+            Verdict::Fail(why) => assert!(why.starts_with("relay fallback"), "{why}"),
+            v => panic!("{v:?}"),
+        }
         assert_eq!(
             judge(Route::Relay, true, &ok(2, PathType::Relay)),
             Verdict::Pass
         );
-        let failed = Outcome::Failed {
-            reason: "no pair nominated".into(),
-        };
-        assert_eq!(judge(Route::Relay, false, &failed), Verdict::Pass);
         assert!(matches!(
-            judge(Route::Relay, true, &failed),
+            judge(Route::Relay, true, &ok(2, PathType::Prflx)),
+            Verdict::Fail(_)
+        ));
+        let failed = |code| Outcome::Failed {
+            reason: "could not connect: no pair nominated".into(),
+            exit_code: code,
+        };
+        // Without the relay the relay cell must fail cleanly: exit 4 with a reason.
+        assert_eq!(judge(Route::Relay, false, &failed(Some(4))), Verdict::Pass);
+        assert!(matches!(
+            judge(Route::Relay, false, &failed(Some(1))),
+            Verdict::Fail(_)
+        ));
+        let timed_out = Outcome::TimedOut {
+            after: Duration::from_secs(60),
+            detail: "joiner: phase1_failed".into(),
+        };
+        assert!(matches!(
+            judge(Route::Relay, false, &timed_out),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            judge(Route::Relay, true, &failed(Some(4))),
             Verdict::Fail(_)
         ));
         assert!(matches!(
@@ -454,51 +625,75 @@ mod tests {
     fn without_an_in8_that_joins_every_cell_says_not_run() {
         let config = MatrixConfig {
             runs: 2,
-            reduced: false,
-            impairment: None,
-            relay_allowed: true,
-            in8: PathBuf::from("/nonexistent/in8"),
+            ..MatrixConfig::new(PathBuf::from("/nonexistent/in8"))
         };
-        let reports = run(&config);
+        let mut seen = 0;
+        let reports = run(&config, |_, _, _| seen += 1);
+        assert_eq!(seen, 42);
         assert_eq!(reports.len(), 21);
         assert!(reports.iter().all(|r| {
-            r.outcomes.len() == 2
-                && r.outcomes
+            r.runs.len() == 2
+                && r.runs
                     .iter()
-                    .all(|o| matches!(o, Outcome::NotRun { .. }))
+                    .all(|o| matches!(o.outcome, Outcome::NotRun { .. }))
         }));
-        let md = markdown(&config, &reports, "cargo xtask interop matrix --runs 2");
+        assert!(!any_failed(&reports));
+        let md = markdown(&config, &reports, "cargo xtask interop matrix --runs 2", "");
         assert_eq!(md.matches("not run: no in8 binary").count(), 21);
         assert!(!md.contains("pass ("));
         assert!(md.contains("| symmetric | symmetric | relay only | - |"));
     }
 
     #[test]
-    fn report_summarises_connected_runs() {
+    fn report_summarises_runs_and_lists_failures() {
         let config = MatrixConfig {
-            runs: 3,
-            reduced: true,
+            runs: 4,
             impairment: Some(Impairment::wan_50ms_2pct(1)),
-            relay_allowed: true,
-            in8: PathBuf::from("in8"),
+            ..MatrixConfig::new(PathBuf::from("in8"))
         };
         let cell = Cell {
             inviter: NatType::None,
             joiner: Symmetric,
         };
-        let c = |ms| Outcome::Connected {
-            phase: 1,
-            path: PathType::Prflx,
-            time: Duration::from_millis(ms),
-            bytes: 5000,
+        let c = |ms, seed| RunRecord {
+            seed,
+            outcome: Outcome::Connected {
+                phase: 1,
+                path: PathType::Prflx,
+                time: Duration::from_millis(ms),
+                bytes: 2048,
+                wire_bytes: Some(20_000 + ms),
+                rtt_ms: Some(1.0),
+            },
+            log: PathBuf::from(format!("logs/{seed}")),
         };
         let reports = [CellReport {
             cell,
             expected: expected(cell),
-            outcomes: vec![c(100), c(300), c(200)],
+            relay_allowed: true,
+            runs: vec![
+                c(100, 1),
+                c(300, 2),
+                c(200, 3),
+                RunRecord {
+                    seed: 4,
+                    outcome: Outcome::Failed {
+                        reason: "could not connect: no pair nominated".into(),
+                        exit_code: Some(4),
+                    },
+                    log: PathBuf::from("logs/4"),
+                },
+            ],
         }];
-        let md = markdown(&config, &reports, "x");
-        assert!(md.contains("| none | symmetric | direct, phase 1 | 3/3 | 1 | prflx | 200 ms | 5000 | pass (3 runs) |"), "{md}");
+        assert!(any_failed(&reports));
+        let md = markdown(&config, &reports, "x", "binary: test");
+        assert!(
+            md.contains("| none | symmetric | direct, phase 1 | 3/4 | 1 | prflx | 200 ms (100–300) | 2048 | 20200 | **FAIL** 1/4: did not connect: could not connect: no pair nominated |"),
+            "{md}"
+        );
         assert!(md.contains("50 ms delay, 0 ms jitter, 2 % loss"));
+        assert!(md.contains("run 3 (seed 4): did not connect"), "{md}");
+        assert!(md.contains("`logs/4`"));
+        assert!(md.contains("binary: test"));
     }
 }

@@ -1,7 +1,7 @@
 //! Processes the lab starts, stopped when their guard drops (also while a test panics).
 
 use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -70,6 +70,16 @@ impl ChildGuard {
             child: Some(child),
             name,
         })
+    }
+
+    /// Takes the captured standard output and error pipes (of a process started with
+    /// [`ChildGuard::spawn`]) so the caller can read them while it runs; what it prints
+    /// afterwards is then no longer in the [`Finished`] that [`ChildGuard::stop`] returns.
+    pub fn take_pipes(&mut self) -> (Option<ChildStdout>, Option<ChildStderr>) {
+        match self.child.as_mut() {
+            Some(c) => (c.stdout.take(), c.stderr.take()),
+            None => (None, None),
+        }
     }
 
     /// The process id.
@@ -187,6 +197,23 @@ mod tests {
         assert_eq!(f.stdout, "out\n");
         assert_eq!(f.stderr, "err\n");
         assert_eq!(f.status.code(), Some(4));
+    }
+
+    #[test]
+    fn taken_pipes_are_read_while_it_runs() {
+        let mut g =
+            ChildGuard::spawn(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 5"]))
+                .unwrap();
+        let (out, err) = g.take_pipes();
+        let (mut out, mut err) = (out.unwrap(), err.unwrap());
+        let (mut o, mut e) = (String::new(), String::new());
+        out.read_to_string(&mut o).unwrap();
+        err.read_to_string(&mut e).unwrap();
+        assert_eq!((o.as_str(), e.as_str()), ("out\n", "err\n"));
+        let f = g.stop().unwrap();
+        assert_eq!(f.status.code(), Some(5));
+        assert!(f.stdout.is_empty() && f.stderr.is_empty());
+        assert_eq!(g.take_pipes().0.map(|_| ()), None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `cargo xtask interop [selftest | clean | matrix [--runs N] | venv]`: the NAT lab.
+//! `cargo xtask interop [selftest | clean | matrix [--runs N] [--reduced] [--cell A:B]... [--impaired]
+//! [--no-relay] [--seed S] [--debug] [--record] | venv]`: the NAT lab.
 //!
 //! Installs what the lab needs (Debian packages through apt-get, as root), builds the
 //! `in8-lab` binary of `interop/` and runs it. `selftest` (the default) also runs the lab's
@@ -32,7 +33,8 @@ enum Task {
     },
     /// Remove every lab namespace and lab coturn left behind by killed runs.
     Clean,
-    /// The in8 NAT matrix (21 cells; cells that cannot run yet say why).
+    /// The in8 NAT matrix: `in8 invite` / `in8 join` as real processes through every pair
+    /// of NAT types (21 cells), judged against the expected route; exit 1 on a failed run.
     Matrix {
         /// Seeded runs per cell.
         #[arg(long, default_value_t = 1)]
@@ -40,10 +42,22 @@ enum Task {
         /// Only the reduced matrix CI runs.
         #[arg(long)]
         reduced: bool,
+        /// Only this cell, INVITER:JOINER (e.g. symmetric:symmetric); repeatable.
+        #[arg(long)]
+        cell: Vec<String>,
         /// 50 ms delay and 2 % loss per site.
         #[arg(long)]
         impaired: bool,
-        /// Write docs/results/nat-matrix.md.
+        /// Invitations do not allow the relay.
+        #[arg(long)]
+        no_relay: bool,
+        /// Base seed of the runs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Use the debug build of in8 (CI: already built by the tests) instead of release.
+        #[arg(long)]
+        debug: bool,
+        /// Write the report into docs/results/nat-matrix.md (its section for this run).
         #[arg(long)]
         record: bool,
     },
@@ -112,32 +126,54 @@ pub(crate) fn run(a: &Args) -> Result<()> {
         Task::Matrix {
             runs,
             reduced,
+            cell,
             impaired,
+            no_relay,
+            seed,
+            debug,
             record,
         } => {
             install_packages()?;
-            crate::cargo(&["build", "-q", "-p", "in8-cli"])?;
-            let runs = runs.to_string();
-            let mut command = format!("cargo xtask interop matrix --runs {runs}");
-            let mut args = vec!["matrix", "--runs", &runs];
-            if *reduced {
-                args.push("--reduced");
-                command += " --reduced";
+            if !is_root() {
+                bail!("the NAT matrix needs root (network namespaces, nftables, NFQUEUE)");
             }
-            if *impaired {
-                args.push("--impaired");
-                command += " --impaired";
+            let (profile, in8) = if *debug {
+                (None, "target/debug/in8")
+            } else {
+                (Some("--release"), "target/release/in8")
+            };
+            let mut build = vec!["build", "-q", "-p", "in8-cli"];
+            build.extend(profile);
+            crate::cargo(&build)?;
+            let runs = runs.to_string();
+            let seed_text = seed.to_string();
+            let mut command = format!("cargo xtask interop matrix --runs {runs}");
+            let mut args = vec![
+                "matrix", "--runs", &runs, "--seed", &seed_text, "--in8", in8,
+            ];
+            for c in cell {
+                args.extend(["--cell", c]);
+                command += &format!(" --cell {c}");
+            }
+            for (on, flag) in [
+                (*reduced, "--reduced"),
+                (*impaired, "--impaired"),
+                (*no_relay, "--no-relay"),
+            ] {
+                if on {
+                    args.push(flag);
+                    command += &format!(" {flag}");
+                }
+            }
+            if *seed != 1 {
+                command += &format!(" --seed {seed}");
+            }
+            if *debug {
+                command += " --debug";
             }
             if *record {
                 command += " --record";
-                args.extend([
-                    "--out",
-                    if *impaired {
-                        "docs/results/nat-matrix-impaired.md"
-                    } else {
-                        "docs/results/nat-matrix.md"
-                    },
-                ]);
+                args.extend(["--out", "docs/results/nat-matrix.md"]);
             }
             args.extend(["--command", &command]);
             lab(&args)
