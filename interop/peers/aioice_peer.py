@@ -1,13 +1,17 @@
 """An aioice (the ICE layer of aiortc, PyPI) peer for in8-ice interop tests.
 
 Protocol on stdin / stdout, one line each:
-  out: CREDS <ufrag> <pwd>, then CAND <ip> <port> <priority> per candidate, then END
-  in:  CREDS <ufrag> <pwd>, then CAND <ip> <port> <priority> ..., then END
+  out: CREDS <ufrag> <pwd>, then CAND <ip> <port> <priority> <type> per candidate, then END
+  in:  CREDS <ufrag> <pwd>, then CAND <ip> <port> <priority> [<type>] ..., then END
   out: CONNECTED <local ip:port> <remote ip:port>  or  FAILED <reason>
-  then it keeps the connection (answering consent checks) for HOLD seconds and prints DONE.
+  then it keeps the connection (answering consent checks) for HOLD seconds; with --echo it
+  first waits for one datagram on the connection, prints ECHO <n> and sends it back.
+  Finally DONE.
 
 Usage: python aioice_peer.py controlling|controlled [hold_seconds]
-Host candidates are restricted to 127.0.0.1 (tests only talk over loopback).
+                             [--host IP] [--stun IP:PORT] [--echo]
+Without --host, host candidates are restricted to 127.0.0.1 (tests talk over loopback);
+in the NAT lab --host is the lab host's address and --stun the lab's coturn.
 """
 
 import asyncio
@@ -17,21 +21,28 @@ import aioice
 import aioice.ice
 
 
-def loopback_only(use_ipv4, use_ipv6):
-    return ["127.0.0.1"]
+def option(name):
+    if name in sys.argv:
+        return sys.argv[sys.argv.index(name) + 1]
+    return None
 
 
-aioice.ice.get_host_addresses = loopback_only
+HOST = option("--host") or "127.0.0.1"
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST]
 
 
 async def main():
     controlling = sys.argv[1] == "controlling"
-    hold = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
-    conn = aioice.Connection(ice_controlling=controlling, components=1, use_ipv6=False)
+    hold = float(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2][0].isdigit() else 3.0
+    stun = option("--stun")
+    stun_server = (stun.rsplit(":", 1)[0], int(stun.rsplit(":", 1)[1])) if stun else None
+    conn = aioice.Connection(
+        ice_controlling=controlling, components=1, use_ipv6=False, stun_server=stun_server
+    )
     await conn.gather_candidates()
     print(f"CREDS {conn.local_username} {conn.local_password}", flush=True)
     for c in conn.local_candidates:
-        print(f"CAND {c.host} {c.port} {c.priority}", flush=True)
+        print(f"CAND {c.host} {c.port} {c.priority} {c.type}", flush=True)
     print("END", flush=True)
 
     loop = asyncio.get_running_loop()
@@ -51,7 +62,7 @@ async def main():
             priority=int(line[3]),
             host=line[1],
             port=int(line[2]),
-            type="host",
+            type=line[4] if len(line) > 4 else "host",
         )
         await conn.add_remote_candidate(cand)
     await conn.add_remote_candidate(None)
@@ -64,6 +75,13 @@ async def main():
     local = f"{pair.local_addr[0]}:{pair.local_addr[1]}" if pair else "?"
     remote = f"{pair.remote_addr[0]}:{pair.remote_addr[1]}" if pair else "?"
     print(f"CONNECTED {local} {remote}", flush=True)
+    if "--echo" in sys.argv:
+        try:
+            data = await asyncio.wait_for(conn.recv(), hold)
+            print(f"ECHO {len(data)}", flush=True)
+            await conn.send(data)
+        except Exception as e:
+            print(f"NOECHO {type(e).__name__}:{e}".replace("\n", " "), flush=True)
     await asyncio.sleep(hold)
     await conn.close()
     print("DONE", flush=True)

@@ -1,7 +1,7 @@
 //! Processes the lab starts, stopped when their guard drops (also while a test panics).
 
 use std::io::Read;
-use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -80,6 +80,12 @@ impl ChildGuard {
             Some(c) => (c.stdout.take(), c.stderr.take()),
             None => (None, None),
         }
+    }
+
+    /// Takes its standard input, if it was started with a piped one
+    /// ([`ChildGuard::spawn_plain`] with `Stdio::piped()`).
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.as_mut().and_then(|c| c.stdin.take())
     }
 
     /// The process id.
