@@ -195,6 +195,18 @@ async fn ask(
     }
 }
 
+/// The probe plan with the filtering probes (CHANGE-REQUEST) first. RFC 5780 §4.4: "These
+/// tests are sensitive to prior state on the NAT." Once the mapping tests have sent to a
+/// server's alternate address and port, a cone NAT lets the CHANGE-REQUEST answers from
+/// there in whatever it filters (measured in the NAT lab: restricted, port-restricted and
+/// CGNAT read as full cone). Run first, they see only the servers' primary addresses
+/// contacted (Test I). The plain probes keep their order (port-allocation detection).
+fn filtering_first(reflectors: &[Reflector]) -> Vec<nat::Probe> {
+    let mut plan = nat::probe_plan(reflectors);
+    plan.sort_by_key(|p| !(p.change_ip || p.change_port));
+    plan
+}
+
 /// The local IP the system uses to reach `server` (for the "no NAT" comparison).
 async fn route_ip(server: SocketAddr) -> Result<IpAddr> {
     let unspecified: SocketAddr = if server.is_ipv4() {
@@ -261,7 +273,7 @@ pub(crate) fn run(a: &Args, out: &Output) -> Result<ExitCode> {
             }));
         }
         let mut obs = Vec::new();
-        for probe in nat::probe_plan(&reflectors) {
+        for probe in filtering_first(&reflectors) {
             let mapped = ask(&sock, probe.to, &probe, a.timeout)
                 .await
                 .as_deref()
@@ -361,6 +373,43 @@ mod tests {
         let (n, a) = verdict(&class(None, None));
         assert_eq!(n, "unknown");
         assert!(a.contains("--stun"));
+    }
+
+    #[test]
+    fn filtering_probes_run_before_any_probe_reaches_an_alternate_address() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let reflectors = [
+            Reflector {
+                addr: a("192.0.2.10:3478"),
+                other: Some(a("192.0.2.11:3479")),
+            },
+            Reflector {
+                addr: a("198.51.100.1:3478"),
+                other: None,
+            },
+        ];
+        let plan = filtering_first(&reflectors);
+        assert_eq!(plan.len(), nat::probe_plan(&reflectors).len());
+        let first_plain = plan
+            .iter()
+            .position(|p| !p.change_ip && !p.change_port)
+            .unwrap();
+        assert_eq!(first_plain, 2, "{plan:?}");
+        assert!(
+            plan[first_plain..]
+                .iter()
+                .all(|p| !p.change_ip && !p.change_port)
+        );
+        let plain: Vec<SocketAddr> = plan[first_plain..].iter().map(|p| p.to).collect();
+        assert_eq!(
+            plain,
+            [
+                a("192.0.2.10:3478"),
+                a("192.0.2.11:3478"),
+                a("192.0.2.11:3479"),
+                a("198.51.100.1:3478")
+            ]
+        );
     }
 
     #[test]
