@@ -692,8 +692,13 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("50 ms delay, 0 ms jitter, 2 % loss"));
-        assert!(md.contains("run 3 (seed 4): did not connect"), "{md}");
-        assert!(md.contains("`logs/4`"));
+        assert!(
+            md.contains(
+                "- none → symmetric, run 3 of 4: did not connect: could not connect: no pair \
+                 nominated. First: seed 4, transcript `logs/4`."
+            ),
+            "{md}"
+        );
         assert!(md.contains("binary: test"));
     }
 }

@@ -54,6 +54,9 @@ enum Task {
         /// Base seed of the runs.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Longest a run may take from starting `in8 join` [default: 60s, 120s impaired].
+        #[arg(long)]
+        deadline: Option<String>,
         /// Use the debug build of in8 (CI: already built by the tests) instead of release.
         #[arg(long)]
         debug: bool,
@@ -120,6 +123,8 @@ pub(crate) fn run(a: &Args) -> Result<()> {
                 args.extend(["--markdown", "docs/results/nat-lab.md"]);
             }
             lab(&args)?;
+            // The conformance tests run the in8 binary (`in8 nat` in the lab).
+            crate::cargo(&["build", "-q", "-p", "in8-cli"])?;
             crate::cargo(&["test", "-p", "in8-interop", "--", "--ignored"])
         }
         Task::Clean => lab(&["clean"]),
@@ -130,6 +135,7 @@ pub(crate) fn run(a: &Args) -> Result<()> {
             impaired,
             no_relay,
             seed,
+            deadline,
             debug,
             record,
         } => {
@@ -164,6 +170,10 @@ pub(crate) fn run(a: &Args) -> Result<()> {
                     args.push(flag);
                     command += &format!(" {flag}");
                 }
+            }
+            if let Some(d) = deadline {
+                args.extend(["--deadline", d]);
+                command += &format!(" --deadline {d}");
             }
             if *seed != 1 {
                 command += &format!(" --seed {seed}");

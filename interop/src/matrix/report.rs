@@ -2,6 +2,7 @@
 //! cell, then every failed run with its reason, seed and transcript.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
 use super::{CellReport, MatrixConfig, Outcome, PathType, Verdict};
@@ -148,15 +149,26 @@ pub fn markdown(
                 summary(failed.iter().map(|(_, why)| short(why)))
             ),
         };
+        // One line per cell and distinct reason, with the runs that failed that way.
+        let mut reasons: Vec<(&String, Vec<usize>)> = Vec::new();
         for (i, why) in &failed {
-            let run = &r.runs[*i];
+            match reasons.iter_mut().find(|(w, _)| w == why) {
+                Some((_, runs)) => runs.push(*i),
+                None => reasons.push((why, vec![*i])),
+            }
+        }
+        for (why, runs) in reasons {
+            let first = &r.runs[runs[0]];
             let _ = writeln!(
                 failures,
-                "- {} → {}, run {i} (seed {}): {why} — `{}`",
+                "- {} → {}, {} {} of {}: {why}. First: seed {}, transcript `{}`.",
                 r.cell.inviter,
                 r.cell.joiner,
-                run.seed,
-                run.log.display()
+                if runs.len() == 1 { "run" } else { "runs" },
+                ranges(&runs),
+                r.runs.len(),
+                first.seed,
+                relative(&first.log).display()
             );
         }
         let times: Vec<f64> = connected.iter().map(|c| ms(c.2)).collect();
@@ -204,6 +216,34 @@ pub fn markdown(
     m
 }
 
+/// "0–3, 7": run indices as ranges.
+fn ranges(runs: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < runs.len() {
+        let mut j = i;
+        while j + 1 < runs.len() && runs[j + 1] == runs[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            runs[i].to_string()
+        } else {
+            format!("{}–{}", runs[i], runs[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// `path` relative to the working directory when it is inside it (reports name
+/// `target/...`, not a machine's absolute path).
+fn relative(path: &Path) -> &Path {
+    match std::env::current_dir() {
+        Ok(cwd) => path.strip_prefix(&cwd).unwrap_or(path),
+        Err(_) => path,
+    }
+}
+
 /// The first sentence-ish part of a failure reason, for the table cell.
 fn short(why: &str) -> String {
     let s: String = why.chars().take(90).collect();
@@ -230,6 +270,13 @@ mod tests {
             "# Title\n\n<!-- matrix:plain -->\nC\n<!-- /matrix:plain -->\n\n\
              <!-- matrix:impaired -->\nB\n<!-- /matrix:impaired -->\n"
         );
+    }
+
+    #[test]
+    fn run_lists_collapse_into_ranges() {
+        assert_eq!(ranges(&[0, 1, 2, 3, 7, 9, 10]), "0–3, 7, 9–10");
+        assert_eq!(ranges(&[5]), "5");
+        assert_eq!(ranges(&[]), "");
     }
 
     #[test]
