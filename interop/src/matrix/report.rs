@@ -7,19 +7,28 @@ use std::time::Duration;
 
 use super::{CellReport, MatrixConfig, Outcome, PathType, Verdict};
 
-/// The section of the results file a configuration's report goes to: `plain`,
-/// `impaired`, with `-no-relay` when the invitation forbids the relay.
+/// The section of the results file a configuration's report goes to: `plain` or
+/// `impaired`, then `-no-relay` when the invitation forbids the relay, `-reduced`, or the
+/// selected cells (`-symmetric:symmetric`).
 pub fn section(config: &MatrixConfig) -> String {
-    let base = if config.impairment.is_some() {
+    let mut s = String::from(if config.impairment.is_some() {
         "impaired"
     } else {
         "plain"
-    };
-    if config.relay_allowed {
-        base.into()
-    } else {
-        format!("{base}-no-relay")
+    });
+    if !config.relay_allowed {
+        s += "-no-relay";
     }
+    match &config.cells {
+        Some(cells) => {
+            let names: Vec<String> = cells.iter().map(ToString::to_string).collect();
+            s += "-";
+            s += &names.join("+");
+        }
+        None if config.reduced => s += "-reduced",
+        None => {}
+    }
+    s
 }
 
 /// Replaces (or appends) section `name` of `doc`, delimited by `<!-- matrix:NAME -->` and
@@ -270,6 +279,18 @@ mod tests {
             "# Title\n\n<!-- matrix:plain -->\nC\n<!-- /matrix:plain -->\n\n\
              <!-- matrix:impaired -->\nB\n<!-- /matrix:impaired -->\n"
         );
+    }
+
+    #[test]
+    fn sections_name_the_kind_of_run() {
+        let mut c = MatrixConfig::new("in8".into());
+        assert_eq!(section(&c), "plain");
+        c.relay_allowed = false;
+        c.reduced = true;
+        assert_eq!(section(&c), "plain-no-relay-reduced");
+        c.impairment = Some(crate::Impairment::wan_50ms_2pct(1));
+        c.cells = Some(vec!["symmetric:symmetric".parse().unwrap()]);
+        assert_eq!(section(&c), "impaired-no-relay-symmetric:symmetric");
     }
 
     #[test]
