@@ -74,11 +74,14 @@ pub(crate) async fn joined_pair(config: Config) -> (Session, Session, Endpoint, 
     (a.unwrap(), b.unwrap(), alice, bob)
 }
 
+/// Longest a reordered datagram is held back when no other datagram follows it.
+pub(crate) const REORDER_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A UDP relay between two endpoints that drops and reorders datagrams.
 ///
 /// `a` talks to `shim.addr_for_a`, `b` to `shim.addr_for_b`. Loss is in per-mille and can
 /// be changed at run time (1000 = black hole). Reordering holds a datagram back and sends
-/// it after the next one.
+/// it after the next one (or after [`REORDER_HOLD`] if none follows).
 pub(crate) struct Shim {
     pub(crate) addr_for_a: SocketAddr,
     pub(crate) addr_for_b: SocketAddr,
@@ -103,7 +106,24 @@ impl Shim {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
                 let mut buf = vec![0u8; 4096];
                 let mut held: Option<Vec<u8>> = None;
-                while let Ok((n, _)) = from.recv_from(&mut buf).await {
+                loop {
+                    // A held datagram goes out after the next one, or after REORDER_HOLD if
+                    // no other comes (a real network delays, it does not park packets).
+                    let received = if held.is_some() {
+                        match tokio::time::timeout(REORDER_HOLD, from.recv_from(&mut buf)).await {
+                            Ok(r) => Some(r),
+                            Err(_) => None,
+                        }
+                    } else {
+                        Some(from.recv_from(&mut buf).await)
+                    };
+                    let Some(received) = received else {
+                        if let Some(h) = held.take() {
+                            let _ = to.send_to(&h, dest).await;
+                        }
+                        continue;
+                    };
+                    let Ok((n, _)) = received else { break };
                     if rng.random_range(0..1000) < loss.load(Ordering::Relaxed) {
                         continue;
                     }
