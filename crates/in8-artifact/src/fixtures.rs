@@ -94,6 +94,7 @@ pub fn rsvp() -> Rsvp {
         ],
         expires: NOW + Duration::from_secs(3600),
         cert_fingerprint: None,
+        nat: None,
         extensions: Vec::new(),
     }
 }

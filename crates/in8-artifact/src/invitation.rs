@@ -13,6 +13,7 @@ use crate::candidate::Candidate;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, NodeId};
 use crate::ids::{InviteId, NetworkId};
+use crate::nat::NatBehaviour;
 use crate::policy::{Capabilities, Flags, ServerHint, TopologyRole, VerifyPolicy};
 use crate::revocation::Revocations;
 use crate::secrets::InviteSecret;
@@ -66,6 +67,9 @@ pub struct Invitation {
     pub servers: Vec<ServerHint>,
     /// Other members the invitee may reach instead of the issuer.
     pub entry_peers: Vec<EntryPeer>,
+    /// The issuer's NAT behaviour as it measured it (RFC 5780), when known: lets the
+    /// invitee pick a hard-NAT strategy (birthday probing) for phase 2.
+    pub nat: Option<NatBehaviour>,
     /// Unknown non-critical fields (odd keys) preserved from a newer encoder.
     pub extensions: Vec<(u64, Vec<u8>)>,
 }
@@ -95,6 +99,7 @@ impl Invitation {
             cert_fingerprint: None,
             servers: Vec::new(),
             entry_peers: Vec::new(),
+            nat: None,
             extensions: Vec::new(),
         }
     }
@@ -166,7 +171,7 @@ impl Invitation {
                 reason: "must be earlier than the expiry",
             });
         }
-        Ok(())
+        NatBehaviour::check(&self.nat, wire::NAT_KEY, &self.extensions)
     }
 }
 

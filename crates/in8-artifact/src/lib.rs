@@ -67,6 +67,7 @@ mod ids;
 mod invitation;
 mod ledger;
 mod membership;
+mod nat;
 mod policy;
 #[cfg(feature = "qr")]
 pub mod qr;
@@ -90,6 +91,7 @@ pub use ledger::{
     DEFAULT_LEDGER_CAPACITY, EntryStatus, FileLedger, Ledger, MemoryLedger, Redemption,
 };
 pub use membership::{MAX_CHAIN_DEPTH, Membership, SignedMembership};
+pub use nat::{NatBehaviour, NatFiltering, NatMapping};
 pub use policy::{Capabilities, Flags, ServerHint, ServerKind, TopologyRole, VerifyPolicy};
 pub use revocation::{
     NoRevocations, Revocation, RevocationSet, RevocationTarget, Revocations, SignedRevocation,

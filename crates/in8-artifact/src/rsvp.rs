@@ -12,6 +12,7 @@
 //! | 5 | candidates | array of candidate bstr | required |
 //! | 6 | expires | uint (Unix s) | required |
 //! | 7 | cert fingerprint | bstr 32 | optional |
+//! | 9 | responder's NAT behaviour | [mapping uint, filtering uint] | omitted when unknown |
 //!
 //! Envelope: `[body, mac, signature]` where `mac = HMAC-SHA256(rsvp_key, "in8/v1/rsvp-mac"
 //! || 0x00 || body)[..16]` proves the sender held the invitation, and `signature` is the
@@ -27,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, NodeId};
 use crate::ids::InviteId;
 use crate::invitation::Invitation;
+use crate::nat::{NatBehaviour, decode_field};
 use crate::policy::{Flags, VerifyPolicy};
 use crate::secrets::{InviteSecret, check_ufrag};
 use crate::time::Timestamp;
@@ -34,6 +36,8 @@ use crate::time::Timestamp;
 /// Length of the RSVP MAC (HMAC-SHA256 truncated to 128 bits).
 pub const RSVP_MAC_LEN: usize = 16;
 const SIGN_PURPOSE: &str = "rsvp";
+/// Key of the responder's NAT behaviour (odd: readers that predate it ignore it).
+const NAT_KEY: u64 = 9;
 
 /// The contents of an RSVP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +54,9 @@ pub struct Rsvp {
     pub expires: Timestamp,
     /// SHA-256 fingerprint of the responder's DTLS certificate, when pinned.
     pub cert_fingerprint: Option<[u8; 32]>,
+    /// The responder's NAT behaviour as it measured it (RFC 5780), when known: lets the
+    /// inviter pick a hard-NAT strategy (birthday probing) for phase 2.
+    pub nat: Option<NatBehaviour>,
     /// Unknown non-critical fields preserved from a newer encoder.
     pub extensions: Vec<(u64, Vec<u8>)>,
 }
@@ -85,6 +92,7 @@ impl Rsvp {
         }
         check_ufrag(&self.ufrag)?;
         check_list(&self.candidates, "candidates")?;
+        NatBehaviour::check(&self.nat, NAT_KEY, &self.extensions)?;
         let body = self.encode_body();
         let tag = mac(secret, &body);
         let sig = identity.sign(SIGN_PURPOSE, &[&body, &tag]);
@@ -99,7 +107,10 @@ impl Rsvp {
     }
 
     fn encode_body(&self) -> Vec<u8> {
-        let n = 7 + usize::from(self.cert_fingerprint.is_some()) + self.extensions.len();
+        let n = 7
+            + usize::from(self.cert_fingerprint.is_some())
+            + usize::from(self.nat.is_some())
+            + self.extensions.len();
         let mut e = body_start(ArtifactKind::Rsvp, n);
         e.u64(2).bytes(self.invite_id.as_bytes());
         e.u64(3).bytes(self.responder.as_bytes());
@@ -109,6 +120,10 @@ impl Rsvp {
         e.u64(6).u64(self.expires.as_unix());
         if let Some(fp) = &self.cert_fingerprint {
             e.u64(7).bytes(fp);
+        }
+        if let Some(n) = &self.nat {
+            e.u64(NAT_KEY);
+            n.encode(&mut e);
         }
         e.extensions(&self.extensions);
         e.finish()
@@ -120,6 +135,7 @@ impl Rsvp {
         let (mut invite_id, mut responder, mut ufrag, mut candidates, mut expires) =
             (None, None, None, None, None);
         let mut cert_fingerprint = None;
+        let mut nat = None;
         let mut extensions = Vec::new();
         while let Some(k) = keys.next(&mut r)? {
             match k {
@@ -133,6 +149,7 @@ impl Rsvp {
                 5 => candidates = Some(decode_list(&mut r)?),
                 6 => expires = Some(Timestamp(r.u64("expires")?)),
                 7 => cert_fingerprint = Some(r.fixed::<32>("cert fingerprint", "32")?),
+                NAT_KEY => decode_field(&mut r, k, &mut nat, &mut extensions)?,
                 k => unknown_key(&mut r, k, &mut extensions)?,
             }
         }
@@ -147,6 +164,7 @@ impl Rsvp {
             })?,
             expires: expires.ok_or(Error::MissingField { field: "expires" })?,
             cert_fingerprint,
+            nat,
             extensions,
         })
     }

@@ -209,7 +209,10 @@ mod tests {
         // Wrapped text: the form is decided on the first data character, not on whitespace.
         let b32 = encode_base32(&[0x83, 9, 9, 9, 9]);
         let wrapped = format!("in8:\t{}", &b32.to_lowercase()[4..]);
-        assert_eq!(decode_text(&wrapped).unwrap(), (vec![0x83, 9, 9, 9, 9], Form::Base32));
+        assert_eq!(
+            decode_text(&wrapped).unwrap(),
+            (vec![0x83, 9, 9, 9, 9], Form::Base32)
+        );
         assert!(decode_text("In8:\tq0C X9CY").is_err()); // fuzz regression: '0' is not base32
         assert_eq!(
             decode_text(&b32.to_lowercase()).unwrap().0,

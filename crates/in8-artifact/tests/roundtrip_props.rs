@@ -10,8 +10,9 @@ use in8_artifact::fixtures::{NOW, alice, bob, network, secret};
 use in8_artifact::text::{self, Form};
 use in8_artifact::{
     Artifact, Candidate, CandidateKind, Capabilities, EntryPeer, Flags, Invitation, InviteSecret,
-    Membership, NodeId, Revocation, RevocationTarget, Rsvp, ServerHint, ServerKind,
-    SignedInvitation, SignedMembership, SignedRevocation, SignedRsvp, Timestamp, TopologyRole,
+    Membership, NatBehaviour, NatFiltering, NatMapping, NodeId, Revocation, RevocationTarget, Rsvp,
+    ServerHint, ServerKind, SignedInvitation, SignedMembership, SignedRevocation, SignedRsvp,
+    Timestamp, TopologyRole,
 };
 use proptest::prelude::*;
 
@@ -47,6 +48,27 @@ fn candidates() -> impl Strategy<Value = Vec<Candidate>> {
     })
 }
 
+/// A known NAT behaviour or none (an unknown one is not encodable: it is omitted).
+fn nat() -> impl Strategy<Value = Option<NatBehaviour>> {
+    (0u8..5, 0u8..4).prop_map(|(m, f)| {
+        let mapping = [
+            None,
+            Some(NatMapping::NoNat),
+            Some(NatMapping::EndpointIndependent),
+            Some(NatMapping::AddressDependent),
+            Some(NatMapping::AddressAndPortDependent),
+        ][m as usize];
+        let filtering = [
+            None,
+            Some(NatFiltering::EndpointIndependent),
+            Some(NatFiltering::AddressDependent),
+            Some(NatFiltering::AddressAndPortDependent),
+        ][f as usize];
+        let b = NatBehaviour { mapping, filtering };
+        b.is_known().then_some(b)
+    })
+}
+
 fn invitation() -> impl Strategy<Value = Invitation> {
     (
         (
@@ -65,10 +87,11 @@ fn invitation() -> impl Strategy<Value = Invitation> {
             prop::option::of(any::<[u8; 32]>()),
             prop::collection::vec(("[a-z0-9.]{1,40}", any::<u16>(), 0u64..3), 0..=4),
             prop::collection::vec((any::<[u8; 32]>(), candidates()), 0..=3),
+            nat(),
         ),
     )
         .prop_map(
-            |((sec, cands, exp), (nb, uses, flags, caps, role), (fp, servers, peers))| {
+            |((sec, cands, exp), (nb, uses, flags, caps, role), (fp, servers, peers, nat))| {
                 let mut inv = Invitation::new(
                     network().membership().network,
                     alice().node_id(),
@@ -104,6 +127,7 @@ fn invitation() -> impl Strategy<Value = Invitation> {
                         candidates,
                     })
                     .collect();
+                inv.nat = nat;
                 inv
             },
         )
@@ -123,7 +147,7 @@ proptest! {
 
     #[test]
     fn rsvps_round_trip(cands in candidates(), ufrag in "[A-Za-z0-9+/]{4,32}", exp in any::<u64>(),
-                        fp in prop::option::of(any::<[u8; 32]>())) {
+                        fp in prop::option::of(any::<[u8; 32]>()), nat in nat()) {
         let r = Rsvp {
             invite_id: secret().invite_id(),
             responder: bob().node_id(),
@@ -131,6 +155,7 @@ proptest! {
             candidates: cands,
             expires: Timestamp(exp),
             cert_fingerprint: fp,
+            nat,
             extensions: Vec::new(),
         };
         let s = r.clone().sign(&bob(), &secret()).unwrap();

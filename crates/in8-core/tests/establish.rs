@@ -173,6 +173,7 @@ async fn an_rsvp_for_another_invitation_is_refused() {
         expires: in8_artifact::Timestamp::from_system(std::time::SystemTime::now())
             + Duration::from_secs(600),
         cert_fingerprint: None,
+        nat: None,
         extensions: vec![],
     }
     .sign(&id(14), &inv.secret)

@@ -17,6 +17,7 @@
 //! | 12 | cert fingerprint | bstr 32 | optional |
 //! | 13 | server hints | array of [kind, host, port] | omitted when empty |
 //! | 14 | entry peers | array of [bstr 32, candidates] | omitted when empty |
+//! | 15 | issuer's NAT behaviour | [mapping uint, filtering uint] | omitted when unknown |
 //!
 //! Fields equal to their default must be omitted (so every invitation has exactly one
 //! encoding); unknown even keys are critical and rejected, unknown odd keys are preserved.
@@ -28,9 +29,13 @@ use crate::error::{Error, Result};
 use crate::identity::NodeId;
 use crate::ids::NetworkId;
 use crate::invitation::{EntryPeer, Invitation, MAX_ENTRY_PEERS, MAX_SERVER_HINTS, MAX_USES};
+use crate::nat::{NatBehaviour, decode_field};
 use crate::policy::{Capabilities, Flags, ServerHint, ServerKind, TopologyRole};
 use crate::secrets::InviteSecret;
 use crate::time::Timestamp;
+
+/// Key of the issuer's NAT behaviour (odd: readers that predate it ignore it).
+pub(super) const NAT_KEY: u64 = 15;
 
 pub(super) fn encode_body(inv: &Invitation) -> Vec<u8> {
     let n = 7
@@ -42,6 +47,7 @@ pub(super) fn encode_body(inv: &Invitation) -> Vec<u8> {
         + usize::from(inv.cert_fingerprint.is_some())
         + usize::from(!inv.servers.is_empty())
         + usize::from(!inv.entry_peers.is_empty())
+        + usize::from(inv.nat.is_some())
         + inv.extensions.len();
     let mut e = body_start(ArtifactKind::Invitation, n);
     e.u64(2).bytes(inv.network.as_bytes());
@@ -83,6 +89,10 @@ pub(super) fn encode_body(inv: &Invitation) -> Vec<u8> {
             e.array(2).bytes(p.id.as_bytes());
             encode_list(&p.candidates, &mut e);
         }
+    }
+    if let Some(n) = &inv.nat {
+        e.u64(NAT_KEY);
+        n.encode(&mut e);
     }
     e.extensions(&inv.extensions);
     e.finish()
@@ -193,6 +203,7 @@ pub(super) fn decode_body(body: &[u8]) -> Result<Invitation> {
                 }
                 r.leave();
             }
+            NAT_KEY => decode_field(&mut r, k, &mut inv_rest.nat, &mut inv_rest.extensions)?,
             k => unknown_key(&mut r, k, &mut inv_rest.extensions)?,
         }
     }
@@ -227,6 +238,7 @@ pub(super) fn decode_body(body: &[u8]) -> Result<Invitation> {
         cert_fingerprint: inv_rest.cert_fingerprint,
         servers: inv_rest.servers,
         entry_peers: inv_rest.entry_peers,
+        nat: inv_rest.nat,
         extensions: inv_rest.extensions,
     })
 }
@@ -241,6 +253,7 @@ struct Optional {
     cert_fingerprint: Option<[u8; 32]>,
     servers: Vec<ServerHint>,
     entry_peers: Vec<EntryPeer>,
+    nat: Option<NatBehaviour>,
     extensions: Vec<(u64, Vec<u8>)>,
 }
 
@@ -255,6 +268,7 @@ impl Default for Optional {
             cert_fingerprint: None,
             servers: Vec::new(),
             entry_peers: Vec::new(),
+            nat: None,
             extensions: Vec::new(),
         }
     }

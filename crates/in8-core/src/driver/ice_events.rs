@@ -187,6 +187,7 @@ impl Driver {
                 .collect(),
             expires,
             cert_fingerprint: None,
+            nat: None,
             extensions: Vec::new(),
         };
         Ok(rsvp.sign(&self.identity, &inv.secret)?)
