@@ -42,10 +42,18 @@ async fn one_join(alice: &Node, bob: &Node) -> (Duration, Duration) {
         .open_channel(ChannelOptions::reliable("bench"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    ch.send(&b"ping"[..]).await.unwrap_or_else(|e| panic!("{e}"));
-    let theirs = alice_side.accept_channel().await.unwrap_or_else(|e| panic!("{e}"));
+    ch.send(&b"ping"[..])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let theirs = alice_side
+        .accept_channel()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let _ = theirs.recv().await;
-    theirs.send(&b"pong"[..]).await.unwrap_or_else(|e| panic!("{e}"));
+    theirs
+        .send(&b"pong"[..])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let _ = ch.recv().await;
     let answered = t0.elapsed();
     let _ = tokio::join!(bob_side.close(), alice_side.close());
