@@ -110,10 +110,9 @@ impl Shim {
                     // A held datagram goes out after the next one, or after REORDER_HOLD if
                     // no other comes (a real network delays, it does not park packets).
                     let received = if held.is_some() {
-                        match tokio::time::timeout(REORDER_HOLD, from.recv_from(&mut buf)).await {
-                            Ok(r) => Some(r),
-                            Err(_) => None,
-                        }
+                        tokio::time::timeout(REORDER_HOLD, from.recv_from(&mut buf))
+                            .await
+                            .ok()
                     } else {
                         Some(from.recv_from(&mut buf).await)
                     };

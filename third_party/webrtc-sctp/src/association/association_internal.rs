@@ -458,6 +458,7 @@ impl AssociationInternal {
 
             let mut to_fast_retrans: Vec<Box<dyn Chunk + Send + Sync>> = vec![];
             let mut fast_retrans_size = COMMON_HEADER_SIZE;
+            let mut retransmitted = false;
 
             let mut i = 0;
             loop {
@@ -486,6 +487,7 @@ impl AssociationInternal {
                     fast_retrans_size += data_chunk_size;
                     self.stats.inc_fast_retrans();
                     c.nsent += 1;
+                    retransmitted = true;
                 } else {
                     break; // end of pending data
                 }
@@ -504,6 +506,9 @@ impl AssociationInternal {
                 i += 1;
             }
 
+            if retransmitted {
+                self.note_retransmission();
+            }
             if !to_fast_retrans.is_empty() {
                 let p = self.create_packet(to_fast_retrans);
                 raw_packets.push(p);
@@ -964,6 +969,7 @@ impl AssociationInternal {
 
         let can_push = self.payload_queue.can_push(d, self.peer_last_tsn);
         let mut stream_handle_data = false;
+        let mut dropped = false;
         if can_push {
             if let Some(_s) = self.get_or_create_stream(d.stream_identifier) {
                 if self.get_my_receiver_window_credit().await > 0 {
@@ -985,6 +991,7 @@ impl AssociationInternal {
                             d.tsn,
                             d.stream_sequence_number
                         );
+                        dropped = true;
                     }
                 }
             } else {
@@ -995,7 +1002,14 @@ impl AssociationInternal {
             }
         }
 
-        let immediate_sack = d.immediate_sack;
+        // in8 patch: RFC 9260 §6.2 "When a packet arrives with duplicate DATA chunk(s) and
+        // with no new DATA chunk(s), the endpoint MUST immediately send a SACK chunk with
+        // no delay." A duplicate means our SACK was lost and the peer's T3-rtx expired;
+        // delaying the answer would cost the peer another (backed-off) timeout.
+        // Likewise for DATA dropped on a full window (RFC 9260 §6.2 "In either case, if
+        // such a DATA chunk is dropped, the receiver MUST immediately send back a SACK
+        // chunk with the current receive window").
+        let immediate_sack = d.immediate_sack || !can_push || dropped;
 
         if stream_handle_data {
             if let Some(s) = self.streams.get_mut(&d.stream_identifier) {
@@ -1224,7 +1238,10 @@ impl AssociationInternal {
 
                         log::trace!("[{}] tsn={} has been sacked", self.name, c.tsn);
 
-                        if c.nsent == 1 {
+                        // in8 patch: the same rule as for the cumulative ack above (C4,
+                        // C5): one sample per round trip, and none from a chunk sent before
+                        // a retransmission (see `note_retransmission`).
+                        if c.nsent == 1 && sna32gte(c.tsn, self.min_tsn2measure_rtt) {
                             self.min_tsn2measure_rtt = self.my_next_tsn;
                             let rtt = match SystemTime::now().duration_since(c.since) {
                                 Ok(rtt) => rtt,
@@ -2089,6 +2106,7 @@ impl AssociationInternal {
         let mut chunks = vec![];
         let mut bytes_to_send = 0;
         let mut done = false;
+        let mut retransmitted = false;
         let mut i = 0;
         while !done {
             let tsn = self.cumulative_tsn_ack_point + i + 1;
@@ -2111,6 +2129,7 @@ impl AssociationInternal {
                 bytes_to_send += c.user_data.len();
 
                 c.nsent += 1;
+                retransmitted = true;
             } else {
                 break; // end of pending data
             }
@@ -2130,8 +2149,22 @@ impl AssociationInternal {
             }
             i += 1;
         }
+        if retransmitted {
+            self.note_retransmission();
+        }
 
         self.bundle_data_chunks_into_packets(chunks)
+    }
+
+    /// in8 patch: RFC 9260 §6.3.1 C5 "RTT measurements SHOULD only be made using a chunk
+    /// with TSN r if no chunk with TSN less than or equal to r is retransmitted since r is
+    /// first sent." Called whenever DATA is retransmitted: only chunks sent for the first
+    /// time after this point may give an RTT sample. Upstream measured a chunk whose SACK
+    /// was lost when a later SACK, triggered by the retransmission of an earlier chunk,
+    /// covered it: the sample included the whole T3-rtx wait (seconds at 20 % loss) and
+    /// the RTO grew to 6 s.
+    fn note_retransmission(&mut self) {
+        self.min_tsn2measure_rtt = self.my_next_tsn;
     }
 
     /// generate_next_tsn returns the my_next_tsn and increases it. The caller should hold the lock.
@@ -2311,6 +2344,17 @@ impl AckTimerObserver for AssociationInternal {
             self.ack_state
         );
         self.stats.inc_ack_timeouts();
+        // in8 patch: RFC 9260 §6.2 "An acknowledgement SHOULD be generated for at least
+        // every second packet (not every second DATA chunk) received and SHOULD be
+        // generated within 200 ms of the arrival of any unacknowledged DATA chunk."
+        // The fired timer is no longer running: upstream left it marked as running, so
+        // every later `start()` was ignored until an immediate SACK happened to stop it,
+        // and a lone in-order packet (a T3 retransmission, the last packet of a burst)
+        // was never acknowledged: the sender waited for T3-rtx, backed off, and took the
+        // late SACK as an RTT sample of seconds, inflating the RTO.
+        if let Some(ack_timer) = &mut self.ack_timer {
+            ack_timer.stop();
+        }
         self.ack_state = AckState::Immediate;
         self.awake_write_loop();
     }

@@ -4,7 +4,13 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Duration;
 
-pub(crate) const ACK_INTERVAL: Duration = Duration::from_millis(200);
+// in8 patch: RFC 9260 §6.2 "... SHOULD be generated within 200 ms of the arrival of any
+// unacknowledged DATA chunk." 200 ms is the upper bound; in8's RTO.Min is 200 ms too
+// (`rtx_timer::RTO_MIN`), so on a short path a lone packet's delayed SACK and the peer's
+// T3-rtx expired together: a spurious retransmission that also collapsed cwnd to one MTU.
+// Half of RTO.Min leaves room for the path's RTT.
+pub(crate) const ACK_INTERVAL: Duration =
+    Duration::from_millis(crate::timer::rtx_timer::RTO_MIN / 2);
 
 /// ackTimerObserver is the interface to an ack timer observer.
 #[async_trait]
@@ -49,6 +55,12 @@ impl<T: 'static + AckTimerObserver + Send> AckTimer<T> {
                 _ = timer.as_mut() => {
                     if let Some(observer) = timeout_observer.upgrade(){
                         let mut observer = observer.lock().await;
+                        // in8 patch: the timer may have been stopped (and started again)
+                        // while this task waited for the lock; only the current one fires.
+                        let stopped = mpsc::error::TryRecvError::Disconnected;
+                        if close_rx.try_recv() == Err(stopped) {
+                            return;
+                        }
                         observer.on_ack_timeout().await;
                     }
                  }

@@ -632,3 +632,98 @@ async fn test_assoc_max_message_size_explicit() -> Result<()> {
 
     Ok(())
 }
+
+// in8 patch tests (PATCHES.md, patch 4).
+
+fn in8_data(tsn: u32) -> ChunkPayloadData {
+    ChunkPayloadData {
+        beginning_fragment: true,
+        ending_fragment: true,
+        tsn,
+        stream_identifier: 0,
+        stream_sequence_number: 0,
+        payload_type: PayloadProtocolIdentifier::Binary,
+        user_data: Bytes::from_static(b"in8"),
+        ..Default::default()
+    }
+}
+
+fn in8_association() -> AssociationInternal {
+    let mut a = create_association_internal(Config {
+        net_conn: Arc::new(DumbConn {}),
+        max_receive_buffer_size: 0,
+        max_message_size: 0,
+        mtu: 0,
+        name: "in8".to_owned(),
+        local_port: 5000,
+        remote_port: 5000,
+    });
+    a.set_state(AssociationState::Established);
+    a.peer_last_tsn = 100;
+    a.open_stream(0, PayloadProtocolIdentifier::Binary)
+        .expect("open stream 0");
+    a
+}
+
+async fn in8_receive(a: &mut AssociationInternal, tsn: u32) {
+    a.handle_chunk_start();
+    a.handle_data(&in8_data(tsn)).await.expect("handle_data");
+    a.handle_chunk_end();
+}
+
+#[tokio::test]
+async fn test_in8_duplicate_data_is_acknowledged_at_once() -> Result<()> {
+    let mut a = in8_association();
+    in8_receive(&mut a, 101).await;
+    assert_eq!(a.ack_state, AckState::Delay, "in-order data: delayed SACK");
+    let _ = a.gather_outbound_sack_packets(vec![]).await;
+    a.ack_state = AckState::Idle;
+
+    // The peer did not get our SACK and retransmits 101: answer at once.
+    in8_receive(&mut a, 101).await;
+    assert_eq!(
+        a.ack_state,
+        AckState::Immediate,
+        "duplicate: immediate SACK"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn test_in8_delayed_sack_timer_fires_again_after_firing() -> Result<()> {
+    let a = Arc::new(Mutex::new(in8_association()));
+    {
+        let mut ai = a.lock().await;
+        ai.ack_timer = Some(AckTimer::new(Arc::downgrade(&a), ACK_INTERVAL));
+    }
+    for tsn in [101, 102] {
+        in8_receive(&mut *a.lock().await, tsn).await;
+        assert_eq!(a.lock().await.ack_state, AckState::Delay, "tsn {tsn}");
+        tokio::time::sleep(ACK_INTERVAL * 2).await;
+        let mut ai = a.lock().await;
+        assert_eq!(
+            ai.ack_state,
+            AckState::Immediate,
+            "delayed SACK for tsn {tsn} was not generated"
+        );
+        let packets = ai.gather_outbound_sack_packets(vec![]).await;
+        assert_eq!(packets.len(), 1, "one SACK for tsn {tsn}");
+        assert_eq!(ai.ack_state, AckState::Idle);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn test_in8_no_rtt_sample_from_chunk_sent_before_a_retransmission() -> Result<()> {
+    let mut a = in8_association();
+    a.my_next_tsn = 10;
+    a.min_tsn2measure_rtt = 10;
+    // TSN 10 is in flight, then something is retransmitted.
+    a.generate_next_tsn();
+    a.note_retransmission();
+    assert_eq!(
+        a.min_tsn2measure_rtt, 11,
+        "TSN 10 may no longer be measured"
+    );
+    Ok(())
+}
