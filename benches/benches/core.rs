@@ -2,6 +2,8 @@
 //! the same through the RSVP (phase 2, without the phase-1 timeout). Results:
 //! docs/results/core.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench helpers may panic
+
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
