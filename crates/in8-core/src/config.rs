@@ -27,6 +27,106 @@ pub enum InboundFilter {
     AddressAndPortDependent,
     /// Accept only from IPs this node has sent to.
     AddressDependent,
+    /// Emulates a symmetric NAT (address- and port-dependent *mapping* and filtering) on
+    /// one machine: connectivity checks from the node's own sockets never reach a peer
+    /// (a real symmetric NAT would send them from a fresh external port that the peer's
+    /// filter has never seen), and nothing from a peer reaches them; the extra sockets of
+    /// birthday probing each accept only from addresses that socket has sent to (each is
+    /// its own mapping, its local port standing for the external one). STUN and TURN
+    /// servers are reached as usual. Used to test birthday probing on loopback.
+    Symmetric,
+}
+
+/// Birthday probing: how a node gets through a symmetric NAT facing an address- and
+/// port-dependent filter (DESIGN §5, docs/core.md "Hard NATs"). Runs only when both sides'
+/// NAT behaviours are known (classified at gathering, carried in the invitation and the
+/// RSVP) and `in8_ice::punch::plan` asks for it. The side behind the symmetric NAT (hard)
+/// opens `sockets` extra sockets and sends an authenticated check from each to the other
+/// side's server-reflexive address, a sweep every 10 s (inside the 30 s unreplied-UDP
+/// timeout), `rounds` times; the other side (easy) sends paced checks to random ports of
+/// the hard side's public IP. Every bound is here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Birthday {
+    /// Whether to probe at all (default true).
+    pub enabled: bool,
+    /// Extra UDP sockets the hard side opens (default 256, at most
+    /// [`Birthday::MAX_SOCKETS`]); two sides' NATs with 256 mappings and 2048 probes over
+    /// ports 1024–65535 meet with probability 99.97 %.
+    pub sockets: u16,
+    /// Random-port probes of the easy side per burst (default 2048, at most
+    /// [`Birthday::MAX_PROBES`]).
+    pub probes: u32,
+    /// Probes per second, both sides (default 200, clamped to 10..=[`Birthday::MAX_RATE`]).
+    /// An inviting easy side sends its burst within 70 % of the ICE connect timeout, so it
+    /// may go faster (up to the maximum): its phase-2 session ends at that timeout.
+    pub rate: u32,
+    /// Sweeps of the hard side and bursts of an easy invitee, one each 10 s (default 12:
+    /// two minutes after phase 2 may have started; at most [`Birthday::MAX_ROUNDS`]). An
+    /// RSVP accepted later than that connects only as ordinary phase 2 (or a relay) can.
+    pub rounds: u32,
+    /// Lowest port probed (default 1024: NATs rarely allocate below).
+    pub port_min: u16,
+    /// Highest port probed (default 65535). Tests on loopback narrow `port_min..=port_max`
+    /// to the kernel's ephemeral range (Linux: 32768–60999), where the hard side's extra
+    /// sockets get their ports.
+    pub port_max: u16,
+}
+
+impl Birthday {
+    /// Most sockets the hard side opens.
+    pub const MAX_SOCKETS: u16 = 1024;
+    /// Most probes per burst.
+    pub const MAX_PROBES: u32 = 16_384;
+    /// Fastest probe rate.
+    pub const MAX_RATE: u32 = 2000;
+    /// Most sweeps / bursts.
+    pub const MAX_ROUNDS: u32 = 360;
+    /// Time between sweeps / bursts: below the 30 s after which NATs drop unreplied UDP
+    /// mappings (conntrack's default, measured in the NAT lab).
+    pub const ROUND: Duration = Duration::from_secs(10);
+
+    /// The settings with every bound applied (`port_max` is raised to `port_min` when
+    /// below it).
+    pub fn clamped(self) -> Self {
+        let port_min = self.port_min.max(1);
+        Self {
+            enabled: self.enabled,
+            sockets: self.sockets.clamp(1, Self::MAX_SOCKETS),
+            probes: self.probes.clamp(1, Self::MAX_PROBES),
+            rate: self.rate.clamp(10, Self::MAX_RATE),
+            rounds: self.rounds.clamp(1, Self::MAX_ROUNDS),
+            port_min,
+            port_max: self.port_max.max(port_min),
+        }
+    }
+
+    /// Ports in `port_min..=port_max`.
+    pub fn port_span(&self) -> u32 {
+        u32::from(self.port_max.saturating_sub(self.port_min)) + 1
+    }
+
+    /// The probability that one burst of the easy side meets one of the hard side's
+    /// mappings, for a NAT that allocates ports uniformly in `port_min..=port_max`
+    /// (`in8_ice::punch::birthday_hit_probability`).
+    pub fn hit_probability(&self) -> f64 {
+        let c = self.clamped();
+        in8_ice::punch::birthday_hit_probability(u32::from(c.sockets), c.probes, c.port_span())
+    }
+}
+
+impl Default for Birthday {
+    fn default() -> Self {
+        let ice = in8_ice::punch::BirthdayConfig::default();
+        Self {
+            enabled: true,
+            sockets: ice.sockets,
+            probes: ice.max_probes,
+            rate: ice.rate,
+            rounds: 12,
+            port_min: ice.port_min,
+            port_max: u16::MAX,
+        }
+    }
 }
 
 /// How a [`crate::Node`] runs. Every bound is stated at its field.
@@ -43,13 +143,20 @@ pub struct Config {
     /// Advertise only these host addresses instead of every interface's (when bound to an
     /// unspecified address). Empty: all usable interfaces.
     pub host_addresses: Vec<std::net::IpAddr>,
-    /// STUN servers to learn server-reflexive candidates from (default none).
+    /// STUN servers to learn server-reflexive candidates from (default none). With one that
+    /// has an RFC 5780 alternate address (OTHER-ADDRESS, e.g. coturn on two IPs), or with
+    /// two or more, the node also classifies its NAT at start ([`crate::Node::nat`]).
     pub stun_servers: Vec<SocketAddr>,
+    /// Use this NAT class instead of classifying (tests, or a behaviour known otherwise).
+    pub assume_nat: Option<in8_ice::nat::NatClass>,
+    /// Birthday probing for symmetric NATs (on by default; bounds at the type).
+    pub birthday: Birthday,
     /// A TURN server for a relayed candidate, used only when an invitation allows relays.
     pub turn: Option<TurnServer>,
     /// Whether invitations this node issues allow the invitee to fall back to a relay.
     pub allow_relay: bool,
-    /// How long gathering waits for STUN answers (default 1 s).
+    /// How long gathering waits for STUN answers (default 1 s); NAT classification waits
+    /// this long for each of its probes (up to five, 100 ms apart), in the background.
     pub gather_timeout: Duration,
     /// Lifetime of an RSVP this node produces after a failed phase 1 (default 1 h; the
     /// invitee keeps its NAT bindings open that long).
@@ -82,6 +189,8 @@ impl Config {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             host_addresses: Vec::new(),
             stun_servers: Vec::new(),
+            assume_nat: None,
+            birthday: Birthday::default(),
             turn: None,
             allow_relay: false,
             gather_timeout: Duration::from_secs(1),
@@ -113,6 +222,7 @@ impl std::fmt::Debug for Config {
             .field("state_dir", &self.state_dir)
             .field("bind", &self.bind)
             .field("stun_servers", &self.stun_servers)
+            .field("birthday", &self.birthday)
             .field("turn", &self.turn.as_ref().map(|t| t.addr))
             .field("allow_relay", &self.allow_relay)
             .field("inbound_filter", &self.inbound_filter)

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use in8_artifact::{CandidateKind, InviteId, NodeId};
+use in8_ice::nat::NatClass;
 use in8_transport::{ByteStream, Channel, ChannelOptions, CloseReason, Session};
 
 use crate::error::Result;
@@ -22,6 +23,10 @@ pub struct PathInfo {
     pub remote: SocketAddr,
     /// Round-trip time measured by ICE on this pair, when known.
     pub rtt: Option<Duration>,
+    /// Birthday probing found this pair (docs/core.md "Hard NATs: birthday probing"): on
+    /// the hard side `local` is one of its extra sockets, on the easy side `remote` is a
+    /// port of the hard side's NAT that a random probe hit.
+    pub birthday: bool,
 }
 
 /// A connection with another node, from a join or an invitation.
@@ -33,6 +38,8 @@ pub struct Connection {
     pub(crate) phase: Phase,
     pub(crate) invite: InviteId,
     pub(crate) elapsed: Duration,
+    pub(crate) nat: Option<NatClass>,
+    pub(crate) peer_nat: Option<NatClass>,
 }
 
 impl Connection {
@@ -60,6 +67,18 @@ impl Connection {
     /// session.
     pub fn elapsed(&self) -> Duration {
         self.elapsed
+    }
+
+    /// This node's NAT class when the connection was made ([`crate::Node::nat`]).
+    pub fn nat(&self) -> Option<NatClass> {
+        self.nat
+    }
+
+    /// The peer's NAT class as its invitation or RSVP stated it (mapping and filtering;
+    /// its port allocation is not carried). `None` when it did not say, and on the inviter
+    /// side of a phase-1 connection (no RSVP).
+    pub fn peer_nat(&self) -> Option<NatClass> {
+        self.peer_nat
     }
 
     /// The underlying secure session (channels, streams, close).

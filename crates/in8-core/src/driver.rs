@@ -4,8 +4,12 @@
 //! Drive contract (in8-ice): after every input — a datagram, a timeout, a command — all
 //! transmits are sent and all events handled before the task sleeps again.
 
+mod birthday;
 mod dtls;
+mod filter;
 mod ice_events;
+mod nat;
+mod punch;
 mod relay;
 
 pub(crate) use relay::{RELAY_QUEUE, Relay};
@@ -23,12 +27,10 @@ use in8_ice::{LocalCandidate, SessionId};
 use in8_transport::{DatagramSender, Endpoint, IceDatagram, PeerAuth, Session};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Config, InboundFilter};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{InviteEvent, JoinEvent, Phase};
-
-/// Most remote addresses remembered by the filtering shim.
-const FILTER_MEMORY: usize = 4096;
+use crate::gather::{Classifier, TestOne};
 
 /// Requests from the [`crate::Node`] handle and from the driver's own DTLS tasks.
 pub(crate) enum Command {
@@ -90,6 +92,8 @@ pub(crate) struct Hosting {
     pub(crate) expect: PeerAuth,
     pub(crate) phase: Phase,
     pub(crate) rsvp_candidates: Vec<Candidate>,
+    /// The invitee's NAT behaviour, from its RSVP.
+    pub(crate) peer_nat: Option<in8_artifact::NatBehaviour>,
     pub(crate) started: Instant,
     pub(crate) dtls: HashSet<SocketAddr>,
     pub(crate) established: Option<Session>,
@@ -110,27 +114,6 @@ pub(crate) struct Outstanding {
     pub(crate) revoked: bool,
 }
 
-struct Filter {
-    kind: InboundFilter,
-    sent_to: HashSet<SocketAddr>,
-}
-
-impl Filter {
-    fn note_sent(&mut self, to: SocketAddr) {
-        if self.sent_to.len() >= FILTER_MEMORY {
-            self.sent_to.clear();
-        }
-        self.sent_to.insert(to);
-    }
-
-    fn admits(&self, from: SocketAddr) -> bool {
-        match self.kind {
-            InboundFilter::AddressAndPortDependent => self.sent_to.contains(&from),
-            InboundFilter::AddressDependent => self.sent_to.iter().any(|a| a.ip() == from.ip()),
-        }
-    }
-}
-
 pub(crate) struct Driver {
     pub(crate) identity: Identity,
     pub(crate) config: Arc<Config>,
@@ -141,9 +124,29 @@ pub(crate) struct Driver {
     pub(crate) invites: HashMap<InviteId, Outstanding>,
     pub(crate) sessions: HashMap<SessionId, SessionCtx>,
     pub(crate) commands: mpsc::Sender<Command>,
-    filter: Option<Filter>,
+    pub(crate) filter: Option<filter::Filter>,
     pub(crate) relay: Option<Relay>,
     gather: Option<(Instant, tokio::sync::watch::Sender<bool>)>,
+    /// Sessions running birthday probing (bounded: `birthday::MAX_HARD` + `MAX_EASY`).
+    pub(crate) birthday: birthday::Table,
+    /// Datagrams of the birthday sockets (bounded: `punch::PUNCH_QUEUE`).
+    pub(crate) punch_tx: mpsc::Sender<punch::Incoming>,
+    punch_rx: Option<mpsc::Receiver<punch::Incoming>>,
+    /// This node's NAT class (assumed, or classified at start).
+    pub(crate) nat: Option<in8_ice::nat::NatClass>,
+    nat_tx: tokio::sync::watch::Sender<(bool, Option<in8_ice::nat::NatClass>)>,
+    classifier: Option<Classifier>,
+}
+
+/// What [`Driver::new`] needs besides its sockets.
+pub(crate) struct Setup {
+    /// RFC 5780 Test I answers from gathering on the first socket.
+    pub(crate) first: Vec<TestOne>,
+    /// Where the NAT class is published ([`crate::Node::nat`]).
+    /// (classification over, class).
+    pub(crate) nat: tokio::sync::watch::Sender<(bool, Option<in8_ice::nat::NatClass>)>,
+    /// Set when gathering is over.
+    pub(crate) gathered: tokio::sync::watch::Sender<bool>,
 }
 
 fn gather_time(config: &Config) -> std::time::Duration {
@@ -176,17 +179,23 @@ impl Driver {
         ledger: Arc<dyn Ledger>,
         commands: mpsc::Sender<Command>,
         relay: Option<Relay>,
-        gathered: tokio::sync::watch::Sender<bool>,
+        setup: Setup,
     ) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let mut ice = in8_ice::Endpoint::new(config.ice.clone(), seed);
         for c in &locals {
             ice.add_local_candidate(*c);
         }
-        let filter = config.inbound_filter.map(|kind| Filter {
-            kind,
-            sent_to: HashSet::new(),
-        });
+        let filter = config.inbound_filter.map(filter::Filter::new);
+        let classifier = match (config.assume_nat, sockets.first()) {
+            (None, Some(s)) => {
+                Classifier::new(s.base, &setup.first, Instant::now(), config.gather_timeout)
+            }
+            _ => None,
+        };
+        let nat = config.assume_nat;
+        setup.nat.send_replace((classifier.is_none(), nat));
+        let (punch_tx, punch_rx) = mpsc::channel(punch::PUNCH_QUEUE);
         Self {
             identity,
             ice,
@@ -198,7 +207,13 @@ impl Driver {
             commands,
             filter,
             relay,
-            gather: Some((Instant::now() + gather_time(&config), gathered)),
+            gather: Some((Instant::now() + gather_time(&config), setup.gathered)),
+            birthday: birthday::Table::new(),
+            punch_tx,
+            punch_rx: Some(punch_rx),
+            nat,
+            nat_tx: setup.nat,
+            classifier,
             config,
         }
     }
@@ -220,6 +235,7 @@ impl Driver {
         self.sockets
             .iter()
             .find(|s| s.base == base)
+            .or_else(|| self.promoted_socket(base))
             .or_else(|| self.sockets.first())
     }
 
@@ -238,6 +254,8 @@ impl Driver {
             }
             None => self.gathered(),
         }
+        let mut punched = self.punch_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
+        self.classify_timeout(Instant::now());
         loop {
             let deadline = self.next_deadline();
             let sleep = async {
@@ -256,6 +274,7 @@ impl Driver {
                     Some((base, d)) => self.handle_datagram(base, d),
                 },
                 Some((to, data)) = relayed.recv() => self.send_relayed(Instant::now(), to, &data),
+                Some(d) = punched.recv() => self.handle_punch_datagram(d),
                 () = sleep => {
                     let now = Instant::now();
                     self.ice.handle_timeout(now);
@@ -267,10 +286,14 @@ impl Driver {
                         self.gathered();
                     }
                     self.expire_invitations(now);
+                    self.birthday_timeout(now);
+                    self.classify_timeout(now);
                 }
             }
             self.flush(None);
+            self.birthday_gc();
         }
+        self.birthday.clear();
         for s in &self.sockets {
             s.transport.close();
         }
@@ -292,48 +315,97 @@ impl Driver {
         let invites = self.invites.values().map(|o| o.deadline).min();
         let relay = self.relay.as_ref().and_then(|r| r.client.poll_timeout());
         let gather = self.gather.as_ref().map(|(t, _)| *t);
-        [self.ice.poll_timeout(), invites, relay, gather]
-            .into_iter()
-            .flatten()
-            .min()
+        let classify = self.classifier.as_ref().and_then(|c| c.poll_timeout());
+        [
+            self.ice.poll_timeout(),
+            invites,
+            relay,
+            gather,
+            self.birthday_deadline(),
+            classify,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn handle_datagram(&mut self, base: SocketAddr, d: IceDatagram) {
-        if let Some(f) = &self.filter
-            && !f.admits(d.from)
-        {
-            tracing::trace!(from = %d.from, "filtering shim dropped an unsolicited datagram");
+        if self.promoted_socket(base).is_some() {
+            self.handle_punch_datagram((base, d.from, d.data));
             return;
         }
         let now = Instant::now();
+        // The TURN server was contacted first: a NAT lets its answers in.
         if self.is_from_relay(base, d.from) {
             self.handle_relay_datagram(now, &d.data);
             return;
         }
+        if let Some(f) = &self.filter
+            && !f.admits(base, d.from)
+        {
+            tracing::trace!(from = %d.from, "filtering shim dropped an unsolicited datagram");
+            return;
+        }
         match self.ice.handle_packet(now, d.from, base, &d.data) {
             Ok(()) => {}
+            Err(in8_ice::Error::UnknownTransaction) => self.classify_response(base, &d.data),
             Err(e) => tracing::trace!(from = %d.from, "ICE ignored a datagram: {e}"),
         }
         self.flush(Some(base));
+    }
+
+    /// Sends one transmit of the ICE endpoint (or of a session agent): through the relay
+    /// when it leaves from the relayed address, else from its socket.
+    pub(crate) fn send_ice(&mut self, t: &in8_ice::Transmit) {
+        if self.relay.as_ref().and_then(|r| r.relayed) == Some(t.from) {
+            self.send_relayed(Instant::now(), t.to, &t.contents);
+            return;
+        }
+        if let Some(f) = &mut self.filter {
+            if !f.passes_ice_out() {
+                return;
+            }
+            f.note_sent(t.from, t.to);
+        }
+        if let Some(s) = self.socket_for(t.from)
+            && let Err(e) = s.sender.try_send_to(&t.contents, t.to)
+        {
+            tracing::debug!(to = %t.to, "send failed: {e}");
+        }
+    }
+
+    /// The candidates the peer of `session` signalled (invitation or RSVP).
+    pub(crate) fn peer_candidates(&self, session: SessionId) -> Vec<Candidate> {
+        match self.sessions.get(&session) {
+            Some(SessionCtx::Joining(j)) => j.invitation.invitation().candidates.clone(),
+            Some(SessionCtx::Hosting(h)) => h.rsvp_candidates.clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Ends a session that cannot connect: a joiner's handle gets a final `Unreachable`
+    /// with `reason`; an inviter keeps listening for the invitation.
+    pub(crate) fn end_session(&mut self, session: SessionId, reason: &str) {
+        self.ice.remove(session);
+        match self.sessions.remove(&session) {
+            Some(SessionCtx::Joining(j)) => send_final(
+                &j.events,
+                JoinEvent::Failed(Error::Unreachable {
+                    reason: reason.into(),
+                }),
+            ),
+            Some(SessionCtx::Hosting(h)) => {
+                tracing::info!(?session, invite = %h.invite, "{reason}");
+            }
+            None => {}
+        }
     }
 
     /// Sends every pending transmit and handles every pending event. `current` is the
     /// socket the last datagram arrived on (events it caused happened there).
     pub(crate) fn flush(&mut self, current: Option<SocketAddr>) {
         while let Some(t) = self.ice.poll_transmit() {
-            if let Some(f) = &mut self.filter {
-                f.note_sent(t.to);
-            }
-            if self.relay.as_ref().and_then(|r| r.relayed) == Some(t.from) {
-                self.send_relayed(Instant::now(), t.to, &t.contents);
-                continue;
-            }
-            if let Some(s) = self.socket_for(t.from) {
-                let data = Bytes::from(t.contents);
-                if let Err(e) = s.sender.try_send_to(&data, t.to) {
-                    tracing::debug!(to = %t.to, "send failed: {e}");
-                }
-            }
+            self.send_ice(&t);
         }
         while let Some(ev) = self.ice.poll_event() {
             self.handle_ice_event(ev, current);
@@ -502,6 +574,7 @@ impl Driver {
                 expect: expect.clone(),
                 phase: Phase::Two,
                 rsvp_candidates: Vec::new(),
+                peer_nat: r.nat,
                 started: Instant::now(),
                 dtls: HashSet::new(),
                 established: None,
@@ -511,6 +584,21 @@ impl Driver {
             h.phase = Phase::Two;
             h.expect = expect;
             h.rsvp_candidates = r.candidates.clone();
+            h.peer_nat = r.nat;
+        }
+        // Phase 2 begins for the inviter: the RSVP carries the invitee's NAT class.
+        let peer = birthday::Peer {
+            nat: r.nat,
+            candidates: &r.candidates,
+            credentials: in8_ice::Credentials {
+                password: inv.secret.invitee_password(&r.ufrag),
+                ufrag: r.ufrag.clone(),
+            },
+            relay_allowed: inv.flags.contains(in8_artifact::Flags::RELAY_ALLOWED),
+            inviter: true,
+        };
+        if let Err(why) = self.start_birthday(session, peer) {
+            tracing::info!(?session, "phase 2 is unlikely to connect: {why}");
         }
         Ok(r.responder)
     }

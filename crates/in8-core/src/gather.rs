@@ -5,6 +5,8 @@
 //! it has" — in8 binds one UDP socket per address, so every received datagram's local
 //! address (needed for ICE's symmetry check, RFC 8445 §7.2.5.2.1) is known exactly.
 
+mod classify;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ use tokio::net::UdpSocket;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+
+pub(crate) use classify::{Classifier, TestOne, behaviour, class_of};
 
 /// Most host addresses (and so sockets) a node uses.
 pub const MAX_HOST_ADDRESSES: usize = 8;
@@ -78,20 +82,30 @@ pub(crate) async fn bind_sockets(config: &Config) -> Result<Vec<UdpSocket>> {
     Ok(out)
 }
 
+/// What server-reflexive gathering found.
+#[derive(Debug, Default)]
+pub(crate) struct Reflexive {
+    /// Distinct server-reflexive addresses, each with its base.
+    pub(crate) srflx: Vec<(SocketAddr, SocketAddr)>,
+    /// RFC 5780 Test I from the first socket: each answering server, the mapped address
+    /// and its OTHER-ADDRESS (NAT classification starts from these).
+    pub(crate) first: Vec<TestOne>,
+}
+
 /// Asks each STUN server, from each socket, where it sees us (RFC 8489 Binding) and
-/// returns the distinct server-reflexive candidates, each with its base. Waits at most
-/// `timeout`; servers that do not answer are skipped.
+/// returns the distinct server-reflexive candidates, each with its base, and the first
+/// socket's answers. Waits at most `timeout`; servers that do not answer are skipped.
 pub(crate) async fn server_reflexive(
     sockets: &[UdpSocket],
     servers: &[SocketAddr],
     timeout: Duration,
-) -> Vec<(SocketAddr, SocketAddr)> {
-    let mut found: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+) -> Reflexive {
+    let mut out = Reflexive::default();
     if servers.is_empty() {
-        return found;
+        return out;
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    for sock in sockets {
+    for (index, sock) in sockets.iter().enumerate() {
         let Ok(base) = sock.local_addr() else {
             continue;
         };
@@ -104,7 +118,7 @@ pub(crate) async fn server_reflexive(
                 change_port: false,
             };
             if sock.send_to(&probe.request(tid), server).await.is_ok() {
-                pending.push(tid);
+                pending.push((tid, *server));
             }
         }
         let mut buf = [0u8; 1500];
@@ -118,18 +132,26 @@ pub(crate) async fn server_reflexive(
             else {
                 continue;
             };
-            if let Some(i) = pending.iter().position(|p| *p == tid) {
-                pending.swap_remove(i);
-                if let Some(mapped) = nat::mapped_address(answer)
-                    && mapped != base
-                    && !found.iter().any(|(m, _)| *m == mapped)
-                {
-                    found.push((mapped, base));
-                }
+            let Some(i) = pending.iter().position(|(p, _)| *p == tid) else {
+                continue;
+            };
+            let (_, server) = pending.swap_remove(i);
+            let Some(mapped) = nat::mapped_address(answer) else {
+                continue;
+            };
+            if index == 0 {
+                out.first.push(TestOne {
+                    server,
+                    mapped,
+                    other: nat::other_address(answer),
+                });
+            }
+            if mapped != base && !out.srflx.iter().any(|(m, _)| *m == mapped) {
+                out.srflx.push((mapped, base));
             }
         }
     }
-    found
+    out
 }
 
 /// The local candidates: hosts first, then server-reflexive ones, with RFC 8445 priorities

@@ -56,7 +56,7 @@ mod gather;
 mod node;
 mod persist;
 
-pub use config::{Config, InboundFilter, TurnServer};
+pub use config::{Birthday, Config, InboundFilter, TurnServer};
 pub use connection::{Connection, PathInfo};
 pub use error::{Error, Result};
 pub use events::{Invite, InviteEvent, InviteOptions, Join, JoinEvent, Phase};

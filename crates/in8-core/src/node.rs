@@ -6,11 +6,12 @@ use in8_artifact::{
     Candidate, Flags, Invitation, InviteId, InviteSecret, Ledger, Membership, MemoryLedger,
     NoRevocations, NodeId, SignedInvitation, SignedMembership, SignedRsvp,
 };
+use in8_ice::nat::NatClass;
 use in8_transport::Endpoint;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::driver::{Command, Driver, Socket, now_unix};
+use crate::driver::{Command, Driver, Setup, Socket, now_unix};
 use crate::error::{Error, Result};
 use crate::events::{Invite, InviteOptions, Join};
 use crate::gather;
@@ -29,6 +30,8 @@ struct Inner {
     config: Arc<Config>,
     restored: std::sync::Mutex<Vec<Invite>>,
     stopped: tokio::sync::watch::Receiver<bool>,
+    /// (classification over, class).
+    nat: tokio::sync::watch::Receiver<(bool, Option<NatClass>)>,
 }
 
 impl Drop for Inner {
@@ -90,7 +93,7 @@ impl Node {
             None => Arc::new(MemoryLedger::default()),
         };
         let udp = gather::bind_sockets(&config).await?;
-        let srflx =
+        let reflexive =
             gather::server_reflexive(&udp, &config.stun_servers, config.gather_timeout).await;
         let (merged_tx, merged_rx) = mpsc::channel(INCOMING_QUEUE);
         let mut sockets = Vec::new();
@@ -119,7 +122,7 @@ impl Node {
             });
         }
         drop(merged_tx);
-        let locals = gather::local_candidates(&hosts, &srflx);
+        let locals = gather::local_candidates(&hosts, &reflexive.srflx);
         let (relay_tx, relay_rx) = mpsc::channel(crate::driver::RELAY_QUEUE);
         let relay = config.turn.as_ref().and_then(|t| {
             let base = hosts.iter().find(|h| h.is_ipv4() == t.addr.is_ipv4())?;
@@ -133,6 +136,7 @@ impl Node {
         let config = Arc::new(config);
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (gathered_tx, mut gathered) = tokio::sync::watch::channel(false);
+        let (nat_tx, nat) = tokio::sync::watch::channel((false, config.assume_nat));
         let driver = Driver::new(
             identity.clone(),
             config.clone(),
@@ -141,7 +145,11 @@ impl Node {
             ledger,
             commands.clone(),
             relay,
-            gathered_tx,
+            Setup {
+                first: reflexive.first,
+                nat: nat_tx,
+                gathered: gathered_tx,
+            },
         );
         let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(driver.run(commands_rx, merged_rx, relay_rx, stopped_tx));
@@ -164,6 +172,7 @@ impl Node {
                 config,
                 restored: std::sync::Mutex::new(Vec::new()),
                 stopped,
+                nat,
             }),
         };
         if let Some(dir) = &node.inner.config.state_dir {
@@ -211,6 +220,23 @@ impl Node {
     /// This node's credential in its network.
     pub fn network(&self) -> &SignedMembership {
         &self.inner.network
+    }
+
+    /// This node's NAT behaviour: [`Config::assume_nat`], or what RFC 5780 classification
+    /// against the configured STUN servers found (it runs in the background after start;
+    /// `None` until it is done, and when the servers cannot classify). Every invitation and
+    /// RSVP this node issues carries it; birthday probing needs it on both sides.
+    pub fn nat(&self) -> Option<NatClass> {
+        self.inner.nat.borrow().1
+    }
+
+    /// Waits until classification is over (at once when the class is assumed or no STUN
+    /// server can classify; otherwise at most five probes, each bounded by
+    /// [`Config::gather_timeout`]) and returns [`Node::nat`].
+    pub async fn nat_classified(&self) -> Option<NatClass> {
+        let mut rx = self.inner.nat.clone();
+        let done = rx.wait_for(|(done, _)| *done).await.map(|n| n.1);
+        done.unwrap_or_else(|_| self.nat())
     }
 
     /// The candidates this node advertises (in invitations and RSVPs).
@@ -266,6 +292,7 @@ impl Node {
         if self.inner.config.allow_relay {
             inv.flags = inv.flags.with(Flags::RELAY_ALLOWED);
         }
+        inv.nat = self.nat().as_ref().and_then(gather::behaviour);
         let signed = inv.sign(&self.inner.identity)?;
         if let Some(dir) = &self.inner.config.state_dir {
             crate::persist::save(dir, &signed)?;

@@ -101,12 +101,20 @@ impl Driver {
     }
 
     fn path(&self, session: SessionId, remote: SocketAddr, advertised: &[Candidate]) -> PathInfo {
-        let agent = self.ice.session(session);
+        // The hard side of birthday probing: the promoted socket and its own agent.
+        let (agent, promoted) = match self.birthday_path(session) {
+            Some((base, agent)) => (Some(agent), Some(base)),
+            None => (self.ice.session(session), None),
+        };
         let local = agent
             .and_then(|a| a.selected_pair())
             .filter(|(_, r)| *r == remote)
             .map_or_else(
-                || self.sockets.first().map_or(remote, |s| s.base),
+                || {
+                    promoted
+                        .or(self.sockets.first().map(|s| s.base))
+                        .unwrap_or(remote)
+                },
                 |(l, _)| l,
             );
         let relayed = self.relay.as_ref().and_then(|r| r.relayed) == Some(local);
@@ -119,6 +127,7 @@ impl Driver {
             local,
             remote,
             rtt: agent.and_then(|a| a.selected_rtt()),
+            birthday: self.birthday_found(session, remote, advertised),
         }
     }
 
@@ -155,6 +164,8 @@ impl Driver {
                     phase,
                     invite: inv.invite_id(),
                     elapsed: j.started.elapsed(),
+                    nat: self.nat,
+                    peer_nat: inv.nat.as_ref().map(crate::gather::class_of),
                     session: s.clone(),
                 };
                 self.watch_close(session, &s);
@@ -179,6 +190,7 @@ impl Driver {
         h.dtls.remove(&remote);
         let (invite, phase, started) = (h.invite, h.phase, h.started);
         let advertised = h.rsvp_candidates.clone();
+        let peer_nat = h.peer_nat.as_ref().map(crate::gather::class_of);
         let Some(events) = self.invites.get(&invite).map(|o| o.events.clone()) else {
             // The invitation ended meanwhile (revoked): no session for it.
             if let Ok(s) = result {
@@ -194,6 +206,8 @@ impl Driver {
                     phase,
                     invite,
                     elapsed: started.elapsed(),
+                    nat: self.nat,
+                    peer_nat,
                     session: s.clone(),
                 };
                 self.watch_close(session, &s);

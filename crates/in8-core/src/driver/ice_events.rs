@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use in8_artifact::{Flags, Rsvp};
-use in8_ice::{EndpointEvent, Event, FailureReason, SessionId};
+use in8_ice::{Credentials, EndpointEvent, Event, FailureReason, SessionId};
 use in8_transport::{CloseReason, PeerAuth};
 
+use super::birthday::Peer;
 use super::{Driver, Hosting, SessionCtx, now_unix, send_final};
 use crate::error::Error;
 use crate::events::{InviteEvent, JoinEvent, Phase};
@@ -28,6 +29,7 @@ impl Driver {
                             expect: PeerAuth::AnyCertificate,
                             phase: Phase::One,
                             rsvp_candidates: Vec::new(),
+                            peer_nat: None,
                             started: Instant::now(),
                             dtls: Default::default(),
                             established: None,
@@ -38,10 +40,11 @@ impl Driver {
             EndpointEvent::Session { session, event } => {
                 self.session_event(session, event, current)
             }
-            EndpointEvent::Closed { session } => {
-                // A session ICE gave up on. Established DTLS sessions were told by the
-                // failure event before; a join that never connected already got its final
-                // event.
+            // A session ICE gave up on. Established DTLS sessions were told by the failure
+            // event before; a join that never connected already got its final event. A
+            // session whose hard side of birthday probing still runs (or won) lives on with
+            // the birthday agent.
+            EndpointEvent::Closed { session } if !self.birthday_holds(session) => {
                 self.sessions.remove(&session);
             }
             _ => {}
@@ -58,13 +61,20 @@ impl Driver {
                     self.maybe_accept(session, base, addr);
                 }
             }
-            Event::Selected { local, remote, .. } => match self.sessions.get(&session) {
-                Some(SessionCtx::Joining(_)) => self.start_join(session, local, remote),
-                Some(SessionCtx::Hosting(_)) => self.maybe_accept(session, local, remote),
-                None => {}
-            },
+            Event::Selected { local, remote, .. } => {
+                self.birthday_selected(session, remote);
+                match self.sessions.get(&session) {
+                    Some(SessionCtx::Joining(_)) => self.start_join(session, local, remote),
+                    Some(SessionCtx::Hosting(_)) => self.maybe_accept(session, local, remote),
+                    None => {}
+                }
+            }
             Event::Failed { reason } => self.session_failed(session, reason),
             Event::KeepOpenEnded => {
+                if self.birthday_won(session) {
+                    self.ice.remove(session);
+                    return;
+                }
                 if let Some(SessionCtx::Joining(j)) = self.sessions.remove(&session) {
                     send_final(
                         &j.events,
@@ -79,7 +89,12 @@ impl Driver {
         }
     }
 
-    fn maybe_accept(&mut self, session: SessionId, base: SocketAddr, remote: SocketAddr) {
+    pub(crate) fn maybe_accept(
+        &mut self,
+        session: SessionId,
+        base: SocketAddr,
+        remote: SocketAddr,
+    ) {
         let Some(SessionCtx::Hosting(h)) = self.sessions.get_mut(&session) else {
             return;
         };
@@ -99,7 +114,7 @@ impl Driver {
         self.spawn_accept(session, base, remote, invitation, expect);
     }
 
-    fn start_join(&mut self, session: SessionId, local: SocketAddr, remote: SocketAddr) {
+    pub(crate) fn start_join(&mut self, session: SessionId, local: SocketAddr, remote: SocketAddr) {
         let Some(SessionCtx::Joining(j)) = self.sessions.get_mut(&session) else {
             return;
         };
@@ -148,6 +163,22 @@ impl Driver {
             Some(SessionCtx::Hosting(_)) | None => None,
         };
         if let Some((inv, events)) = rsvp {
+            // Phase 2 begins for the invitee: both NAT classes are known now (ours, and the
+            // inviter's from the invitation) — run the hard-NAT plan.
+            let peer = Peer {
+                nat: inv.nat,
+                candidates: &inv.candidates,
+                credentials: Credentials {
+                    ufrag: inv.secret.inviter_ufrag(),
+                    password: inv.secret.inviter_password(),
+                },
+                relay_allowed: inv.flags.contains(Flags::RELAY_ALLOWED),
+                inviter: false,
+            };
+            if let Err(why) = self.start_birthday(session, peer) {
+                self.end_session(session, &format!("{reason}; {why}"));
+                return;
+            }
             match self.make_rsvp(session, &inv) {
                 Ok(rsvp) => {
                     let _ = events.try_send(JoinEvent::Phase1Failed {
@@ -187,7 +218,7 @@ impl Driver {
                 .collect(),
             expires,
             cert_fingerprint: None,
-            nat: None,
+            nat: self.nat.as_ref().and_then(crate::gather::behaviour),
             extensions: Vec::new(),
         };
         Ok(rsvp.sign(&self.identity, &inv.secret)?)

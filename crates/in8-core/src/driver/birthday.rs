@@ -1,0 +1,664 @@
+//! Birthday probing in the driver (docs/core.md "Hard NATs: birthday probing"): deciding
+//! from both sides' NAT classes whether to run it (`in8_ice::punch::plan`), the easy side's
+//! bursts of one-shot probes from the session's own socket, the hard side's extra sockets
+//! ([`super::punch`]), and what a hit turns into.
+//!
+//! Every probe is an ordinary authenticated ICE check (RFC 8445 §7.2.2, short-term
+//! credentials of the session), so a hit becomes a pair by the normal rules. An answered
+//! probe validates a pair towards the port it was sent to (RFC 8445 §7.2.5.3.2: "The agent
+//! constructs a candidate pair whose local candidate equals the mapped address of the
+//! response, and whose remote candidate equals the destination address to which the request
+//! was sent."); a probe that arrives from an unknown port is answered and its source learned
+//! (§7.3.1.3: "If the source transport address of the request does not match any existing
+//! remote candidates, it represents a new peer-reflexive remote candidate"), a triggered
+//! check goes back (§7.3.1.4), and the controlling side nominates what validated first.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use in8_artifact::{Candidate, CandidateKind, NatBehaviour};
+use in8_ice::punch::{self, BirthdayConfig, BirthdayProber, Policy, Step};
+use in8_ice::{Agent, Credentials, Event, SessionId, Transmit};
+use in8_transport::Endpoint;
+
+use super::punch::{Incoming, Punch};
+use super::{Driver, SessionCtx, Socket};
+use crate::config::Birthday;
+use crate::gather::class_of;
+
+/// Most sessions probing as the hard side at once: each holds up to
+/// [`Birthday::MAX_SOCKETS`] sockets, so at most 4096 descriptors in all.
+pub(crate) const MAX_HARD: usize = 4;
+/// Most sessions probing as the easy side at once (each is a prober and a timer).
+pub(crate) const MAX_EASY: usize = 64;
+/// When the session agent has `max_transactions` probes outstanding, the next probe waits
+/// this long (its earlier probes are forgotten after `2 × rto_min`).
+const RETRY: Duration = Duration::from_millis(20);
+/// The share of the ICE connect timeout an inviting easy side packs its one burst into
+/// (its phase-2 session ends at that timeout).
+const INVITER_SHARE: f64 = 0.7;
+
+/// The easy side: random-port probes towards the hard side's public IP.
+pub(crate) struct Easy {
+    ip: IpAddr,
+    base: SocketAddr,
+    config: BirthdayConfig,
+    /// `Birthday::port_min` minus the prober's shifted `port_min` (see [`Easy::map`]).
+    low: u16,
+    prober: BirthdayProber,
+    pending: Option<(SocketAddr, Instant)>,
+    bursts_left: u32,
+    burst_start: Instant,
+    next_burst: Option<Instant>,
+    seed: u64,
+    stopped: bool,
+    /// Probes sent, all bursts.
+    pub(crate) sent: u32,
+}
+
+impl Easy {
+    /// `BirthdayProber` draws from `port_min..=65535`; a narrower range is drawn as the
+    /// top `span` ports and shifted down, which keeps it uniform and duplicate-free.
+    fn map(&self, target: SocketAddr) -> SocketAddr {
+        let shifted = target.port().saturating_sub(self.config.port_min);
+        SocketAddr::new(self.ip, self.low.saturating_add(shifted))
+    }
+
+    fn handle_timeout(&mut self, now: Instant, agent: &mut Agent, out: &mut Vec<Transmit>) {
+        if self.stopped {
+            return;
+        }
+        if let Some(t) = self.next_burst
+            && t <= now
+            && self.bursts_left > 0
+        {
+            self.bursts_left -= 1;
+            self.seed = self.seed.wrapping_add(1);
+            self.prober = BirthdayProber::new(self.config, self.ip, self.seed);
+            self.burst_start = now;
+            self.next_burst = None;
+        }
+        loop {
+            let target = match self.pending.take() {
+                Some((t, at)) if at <= now => t,
+                Some(p) => {
+                    self.pending = Some(p);
+                    break;
+                }
+                None => match self.prober.poll(now) {
+                    Some(t) => self.map(t),
+                    None => break,
+                },
+            };
+            match agent.send_probe(now, self.base, target) {
+                Ok(()) => self.sent += 1,
+                Err(in8_ice::Error::Limit { .. }) => {
+                    self.pending = Some((target, now + RETRY));
+                    break;
+                }
+                Err(e) => tracing::trace!(%target, "birthday probe not sent: {e}"),
+            }
+        }
+        while let Some(t) = agent.poll_transmit() {
+            out.push(t);
+        }
+        if self.pending.is_none()
+            && self.prober.poll_timeout().is_none()
+            && self.next_burst.is_none()
+            && self.bursts_left > 0
+        {
+            self.next_burst = Some(self.burst_start + Birthday::ROUND);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        [
+            self.prober.poll_timeout(),
+            self.pending.map(|(_, at)| at),
+            self.next_burst,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// The hard side: the extra sockets, their agent and the promoted winner.
+pub(crate) struct Hard {
+    pub(crate) punch: Punch,
+    /// The winning socket as a transport endpoint (DTLS runs on it).
+    pub(crate) promoted: Option<Socket>,
+    stopped: bool,
+}
+
+/// Which side of birthday probing a session is on.
+pub(crate) enum Side {
+    Easy(Box<Easy>),
+    Hard(Box<Hard>),
+}
+
+/// One session's birthday probing.
+pub(crate) struct Probing {
+    pub(crate) side: Side,
+    /// A pair found by probing carries the session.
+    pub(crate) won: bool,
+}
+
+/// The table of sessions that probe, bounded by [`MAX_HARD`] + [`MAX_EASY`].
+pub(crate) type Table = HashMap<SessionId, Probing>;
+
+/// The address to sweep towards / the IP to probe: a server-reflexive candidate of the
+/// family of `family`, else a host one (a peer without a NAT, or loopback tests).
+fn public_of(candidates: &[Candidate], family: SocketAddr) -> Option<SocketAddr> {
+    let of = |k: CandidateKind| {
+        candidates
+            .iter()
+            .find(|c| c.kind == k && c.addr.is_ipv4() == family.is_ipv4())
+            .map(|c| c.addr)
+    };
+    of(CandidateKind::ServerReflexive).or_else(|| of(CandidateKind::Host))
+}
+
+/// What a session's peer looks like to birthday probing.
+pub(crate) struct Peer<'a> {
+    /// Its NAT behaviour (from the invitation or the RSVP).
+    pub(crate) nat: Option<NatBehaviour>,
+    /// Its candidates.
+    pub(crate) candidates: &'a [Candidate],
+    /// Its ICE credentials (for the hard side's own agent).
+    pub(crate) credentials: Credentials,
+    /// The invitation allows relays.
+    pub(crate) relay_allowed: bool,
+    /// This node is the inviter.
+    pub(crate) inviter: bool,
+}
+
+impl Driver {
+    /// Phase 2 of `session` starts (the joiner sent its RSVP, or the inviter accepted one):
+    /// runs `in8_ice::punch::plan` on both classes and starts the birthday step it names.
+    /// `Err(reason)` when no strategy this node may run can connect these two NATs.
+    pub(crate) fn start_birthday(
+        &mut self,
+        session: SessionId,
+        peer: Peer<'_>,
+    ) -> std::result::Result<(), String> {
+        let (Some(local), Some(remote)) = (self.nat, peer.nat.as_ref().map(class_of)) else {
+            return Ok(());
+        };
+        let cfg = self.config.birthday.clamped();
+        let policy = Policy {
+            relay_allowed: peer.relay_allowed,
+            birthday_allowed: cfg.enabled,
+        };
+        let steps = punch::plan(&local, &remote, policy);
+        let all = Policy {
+            relay_allowed: true,
+            birthday_allowed: true,
+        };
+        if steps == [Step::SimultaneousOpen] && punch::plan(&local, &remote, all).len() > 1 {
+            let why = if cfg.enabled {
+                "both NATs are symmetric and the invitation does not allow a relay"
+            } else {
+                "a symmetric NAT cannot reach an address-and-port-dependent filter directly, \
+                 birthday probing is disabled (Config::birthday, --no-birthday) and the \
+                 invitation does not allow a relay"
+            };
+            return Err(why.into());
+        }
+        tracing::info!(?session, ?local, ?remote, ?steps, "hard-NAT plan");
+        if self.birthday.contains_key(&session) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        for step in steps {
+            match step {
+                Step::BirthdayProbeRemote => self.start_easy(now, session, &peer, cfg),
+                Step::BirthdayOpenSockets => self.start_hard(now, session, &peer, cfg),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn start_easy(&mut self, now: Instant, session: SessionId, peer: &Peer<'_>, cfg: Birthday) {
+        let easy = self
+            .birthday
+            .values()
+            .filter(|p| matches!(p.side, Side::Easy(_)))
+            .count();
+        let Some(base) = self.sockets.first().map(|s| s.base) else {
+            return;
+        };
+        let Some(target) = public_of(peer.candidates, base) else {
+            return;
+        };
+        if easy >= MAX_EASY {
+            tracing::warn!("birthday probing: {MAX_EASY} sessions probe already");
+            return;
+        }
+        let base = self
+            .sockets
+            .iter()
+            .find(|s| s.base.is_ipv4() == target.is_ipv4())
+            .map_or(base, |s| s.base);
+        let span = cfg.port_span();
+        // An inviter's phase-2 session ends at the connect timeout: one burst, packed
+        // into 70 % of it. An invitee repeats its burst every round.
+        let (rate, bursts) = if peer.inviter {
+            let window = self.config.ice.agent.connect_timeout.as_secs_f64() * INVITER_SHARE;
+            let need = (f64::from(cfg.probes) / window.max(0.1)).ceil() as u32;
+            (cfg.rate.max(need).min(Birthday::MAX_RATE), 0)
+        } else {
+            (cfg.rate, cfg.rounds - 1)
+        };
+        let config = BirthdayConfig {
+            sockets: cfg.sockets,
+            max_probes: cfg.probes.min(span),
+            rate,
+            // The top `span` ports, shifted down to `port_min..` by `Easy::map`.
+            port_min: u16::try_from(65_536 - span).unwrap_or(1),
+        };
+        let seed = rand::random();
+        let mut e = Easy {
+            ip: target.ip(),
+            base,
+            config,
+            low: cfg.port_min,
+            prober: BirthdayProber::new(config, target.ip(), seed),
+            pending: None,
+            bursts_left: bursts,
+            burst_start: now,
+            next_burst: None,
+            seed,
+            stopped: false,
+            sent: 0,
+        };
+        tracing::info!(?session, ip = %e.ip, probes = config.max_probes, rate, "birthday probing (easy side)");
+        let mut out = Vec::new();
+        if let Some(agent) = self.ice.session_mut(session) {
+            e.handle_timeout(now, agent, &mut out);
+        }
+        self.birthday.insert(
+            session,
+            Probing {
+                side: Side::Easy(Box::new(e)),
+                won: false,
+            },
+        );
+        for t in out {
+            self.send_ice(&t);
+        }
+    }
+
+    fn start_hard(&mut self, now: Instant, session: SessionId, peer: &Peer<'_>, cfg: Birthday) {
+        let hard = self
+            .birthday
+            .values()
+            .filter(|p| matches!(p.side, Side::Hard(_)))
+            .count();
+        if hard >= MAX_HARD {
+            tracing::warn!("birthday probing: {MAX_HARD} sessions hold extra sockets already");
+            return;
+        }
+        let Some(base) = self.sockets.first().map(|s| s.base) else {
+            return;
+        };
+        let Some(target) = public_of(peer.candidates, base) else {
+            return;
+        };
+        let Some(a) = self.ice.session(session) else {
+            return;
+        };
+        let ip = self
+            .sockets
+            .iter()
+            .find(|s| s.base.is_ipv4() == target.is_ipv4())
+            .map_or(base.ip(), |s| s.base.ip());
+        let mut agent_cfg = self.config.ice.agent.clone();
+        let sockets = usize::from(cfg.sockets);
+        agent_cfg.max_local_candidates = agent_cfg.max_local_candidates.max(sockets);
+        agent_cfg.max_transactions = agent_cfg.max_transactions.max(2 * sockets);
+        agent_cfg.connect_timeout += Birthday::ROUND * cfg.rounds;
+        let mut agent = Agent::new(
+            agent_cfg,
+            a.role(),
+            a.local_credentials().clone(),
+            rand::random(),
+        );
+        agent.set_tie_breaker(a.tie_breaker());
+        agent.set_remote_credentials(peer.credentials.clone());
+        let opened = super::punch::open(ip, cfg.sockets, &self.punch_tx);
+        let p = Punch::new(agent, opened, target, cfg.rate, cfg.rounds, now);
+        tracing::info!(?session, sockets = p.open_sockets(), %target, "birthday probing (hard side)");
+        self.birthday.insert(
+            session,
+            Probing {
+                side: Side::Hard(Box::new(Hard {
+                    punch: p,
+                    promoted: None,
+                    stopped: false,
+                })),
+                won: false,
+            },
+        );
+        self.drain_punch(session, None);
+    }
+
+    /// When [`Driver::birthday_timeout`] is due.
+    pub(crate) fn birthday_deadline(&self) -> Option<Instant> {
+        self.birthday
+            .values()
+            .filter_map(|p| match &p.side {
+                Side::Easy(e) => e.poll_timeout(),
+                Side::Hard(h) if !h.stopped => h.punch.poll_timeout(),
+                Side::Hard(_) => None,
+            })
+            .min()
+    }
+
+    /// Sends due probes and sweeps and runs the hard sides' agents.
+    pub(crate) fn birthday_timeout(&mut self, now: Instant) {
+        let mut out = Vec::new();
+        let mut hard = Vec::new();
+        for (id, p) in &mut self.birthday {
+            match &mut p.side {
+                Side::Easy(e) => {
+                    if e.poll_timeout().is_some_and(|t| t <= now)
+                        && let Some(agent) = self.ice.session_mut(*id)
+                    {
+                        e.handle_timeout(now, agent, &mut out);
+                    }
+                }
+                Side::Hard(h) => {
+                    if !h.stopped && h.punch.poll_timeout().is_some_and(|t| t <= now) {
+                        h.punch.handle_timeout(now, Birthday::ROUND);
+                        hard.push(*id);
+                    }
+                }
+            }
+        }
+        for t in out {
+            self.send_ice(&t);
+        }
+        for id in hard {
+            self.drain_punch(id, None);
+        }
+    }
+
+    /// A STUN datagram on a birthday socket (or a promoted one).
+    pub(crate) fn handle_punch_datagram(&mut self, d: Incoming) {
+        let (base, from, data) = d;
+        if let Some(f) = &self.filter
+            && !f.admits(base, from)
+        {
+            tracing::trace!(%base, %from, "filtering shim dropped a datagram on a birthday socket");
+            return;
+        }
+        let Some(id) = self.birthday.iter().find_map(|(id, p)| match &p.side {
+            Side::Hard(h) if h.punch.owns(base) => Some(*id),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Some(Probing {
+            side: Side::Hard(h),
+            ..
+        }) = self.birthday.get_mut(&id)
+        {
+            if h.stopped {
+                return;
+            }
+            if let Err(e) = h
+                .punch
+                .agent
+                .handle_packet(Instant::now(), from, base, &data)
+            {
+                tracing::trace!(%from, "birthday agent ignored a datagram: {e}");
+            }
+        }
+        self.drain_punch(id, Some(base));
+    }
+
+    /// Sends the hard side's transmits and handles its agent's events.
+    fn drain_punch(&mut self, id: SessionId, current: Option<SocketAddr>) {
+        let mut events = Vec::new();
+        let mut sends = Vec::new();
+        if let Some(Probing {
+            side: Side::Hard(h),
+            ..
+        }) = self.birthday.get_mut(&id)
+        {
+            while let Some(t) = h.punch.agent.poll_transmit() {
+                sends.push(t);
+            }
+            while let Some(ev) = h.punch.agent.poll_event() {
+                events.push(ev);
+            }
+        }
+        for t in sends {
+            self.send_punch(id, &t);
+        }
+        for ev in events {
+            self.punch_event(id, ev, current);
+        }
+    }
+
+    fn send_punch(&mut self, id: SessionId, t: &Transmit) {
+        if let Some(f) = &mut self.filter {
+            f.note_sent(t.from, t.to);
+        }
+        let Some(Probing {
+            side: Side::Hard(h),
+            ..
+        }) = self.birthday.get(&id)
+        else {
+            return;
+        };
+        if let Some(s) = &h.promoted
+            && s.base == t.from
+        {
+            if let Err(e) = s.sender.try_send_to(&t.contents, t.to) {
+                tracing::debug!(to = %t.to, "send failed: {e}");
+            }
+            return;
+        }
+        h.punch.send(t);
+    }
+
+    fn punch_event(&mut self, id: SessionId, ev: Event, current: Option<SocketAddr>) {
+        match ev {
+            // The inviter starts its DTLS server as soon as the invitee's address is known
+            // (as in phase 1): promote the socket the authenticated check arrived on.
+            Event::PeerReflexive { addr } => {
+                if let Some(base) = current
+                    && matches!(self.sessions.get(&id), Some(SessionCtx::Hosting(_)))
+                    && self.promote(id, base)
+                {
+                    self.accept_on(id, base, addr);
+                }
+            }
+            Event::Selected { local, remote, .. } => {
+                if !self.promote(id, local) {
+                    return;
+                }
+                if let Some(p) = self.birthday.get_mut(&id) {
+                    p.won = true;
+                    if let Side::Hard(h) = &mut p.side {
+                        // Success: every other socket closes at once.
+                        h.punch.close_unused();
+                    }
+                }
+                tracing::info!(?id, %local, %remote, "birthday probing found a path");
+                match self.sessions.get(&id) {
+                    Some(SessionCtx::Joining(_)) => self.start_join(id, local, remote),
+                    Some(SessionCtx::Hosting(_)) => self.accept_on(id, local, remote),
+                    None => {}
+                }
+                // The session's own agent (its checks never pass a symmetric NAT) is done.
+                self.ice.remove(id);
+            }
+            Event::Failed { reason } => self.punch_failed(id, reason),
+            _ => {}
+        }
+    }
+
+    fn accept_on(&mut self, id: SessionId, base: SocketAddr, remote: SocketAddr) {
+        self.maybe_accept(id, base, remote);
+    }
+
+    /// Makes `base` the session's transport socket; `false` if another one already is.
+    fn promote(&mut self, id: SessionId, base: SocketAddr) -> bool {
+        let Some(Probing {
+            side: Side::Hard(h),
+            ..
+        }) = self.birthday.get_mut(&id)
+        else {
+            return false;
+        };
+        if let Some(s) = &h.promoted {
+            return s.base == base;
+        }
+        let sock = match h.punch.take(base) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::warn!(%base, "birthday socket not promoted: {e}");
+                return false;
+            }
+            None => return false,
+        };
+        let (transport, mut link) =
+            match Endpoint::from_socket(sock, self.identity.clone(), self.config.transport.clone())
+            {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(%base, "birthday socket not promoted: {e}");
+                    return false;
+                }
+            };
+        let sender = link.sender();
+        let tx = self.punch_tx.clone();
+        tokio::spawn(async move {
+            while let Some(d) = link.recv().await {
+                if tx.send((base, d.from, d.data)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        h.promoted = Some(Socket {
+            base,
+            transport,
+            sender,
+        });
+        true
+    }
+
+    /// The hard side's agent failed: before a hit, probing is over (bounds reached); after
+    /// one, consent on the birthday path was lost.
+    fn punch_failed(&mut self, id: SessionId, reason: in8_ice::FailureReason) {
+        let Some(p) = self.birthday.get_mut(&id) else {
+            return;
+        };
+        if let Side::Hard(h) = &mut p.side {
+            h.stopped = true;
+            h.punch.close_unused();
+        }
+        let established = match self.sessions.get(&id) {
+            Some(SessionCtx::Joining(j)) => j.established.clone(),
+            Some(SessionCtx::Hosting(h)) => h.established.clone(),
+            None => None,
+        };
+        if let Some(s) = established {
+            // RFC 7675 §5.1: "the ICE agent MUST cease transmission on that 5-tuple".
+            s.abort(in8_transport::CloseReason::ConsentLost);
+            return;
+        }
+        tracing::info!(?id, %reason, "birthday probing ended without a path");
+        // Without the session's own agent the session is over.
+        if self.ice.session(id).is_none() {
+            self.end_session(id, &format!("birthday probing found no path ({reason})"));
+        }
+    }
+
+    /// The easy side's session selected a pair: stop probing, and note whether probing
+    /// found it (the remote is none of the hard side's candidates but on its public IP).
+    pub(crate) fn birthday_selected(&mut self, id: SessionId, remote: SocketAddr) {
+        let advertised = self.peer_candidates(id);
+        if let Some(p) = self.birthday.get_mut(&id)
+            && let Side::Easy(e) = &mut p.side
+        {
+            e.stopped = true;
+            if remote.ip() == e.ip && !advertised.iter().any(|c| c.addr == remote) {
+                p.won = true;
+            }
+        }
+    }
+
+    /// The hard side's socket and agent for the session's path, if probing found it.
+    pub(crate) fn birthday_path(&self, id: SessionId) -> Option<(SocketAddr, &Agent)> {
+        match self.birthday.get(&id) {
+            Some(Probing {
+                side: Side::Hard(h),
+                ..
+            }) => h.promoted.as_ref().map(|s| (s.base, &h.punch.agent)),
+            _ => None,
+        }
+    }
+
+    /// Whether birthday probing found the session's path.
+    pub(crate) fn birthday_won(&self, id: SessionId) -> bool {
+        self.birthday.get(&id).is_some_and(|p| p.won)
+    }
+
+    /// Whether the path to `remote` came from birthday probing: the hard side's promoted
+    /// socket, or on the easy side a port of the hard side's public IP it never signalled.
+    pub(crate) fn birthday_found(
+        &self,
+        id: SessionId,
+        remote: SocketAddr,
+        advertised: &[Candidate],
+    ) -> bool {
+        match self.birthday.get(&id) {
+            Some(p) if p.won => true,
+            Some(Probing {
+                side: Side::Easy(e),
+                ..
+            }) => remote.ip() == e.ip && !advertised.iter().any(|c| c.addr == remote),
+            _ => false,
+        }
+    }
+
+    /// Whether the session has a hard side that outlives its own ICE agent.
+    pub(crate) fn birthday_holds(&self, id: SessionId) -> bool {
+        matches!(
+            self.birthday.get(&id),
+            Some(Probing { side: Side::Hard(h), won }) if *won || !h.stopped
+        )
+    }
+
+    /// A promoted birthday socket with this base.
+    pub(crate) fn promoted_socket(&self, base: SocketAddr) -> Option<&Socket> {
+        self.birthday.values().find_map(|p| match &p.side {
+            Side::Hard(h) => h.promoted.as_ref().filter(|s| s.base == base),
+            Side::Easy(_) => None,
+        })
+    }
+
+    /// Drops the probing of sessions that ended (their sockets close).
+    pub(crate) fn birthday_gc(&mut self) {
+        let sessions = &self.sessions;
+        self.birthday.retain(|id, p| {
+            let keep = sessions.contains_key(id);
+            if !keep
+                && let Side::Hard(h) = &p.side
+                && let Some(s) = &h.promoted
+            {
+                s.transport.close();
+            }
+            keep
+        });
+    }
+}
