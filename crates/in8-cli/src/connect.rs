@@ -17,10 +17,18 @@ const RSVP_FILE_POLL: Duration = Duration::from_millis(250);
 /// Longest line read from stdin while waiting for an RSVP.
 const MAX_LINE: usize = 16 * 1024;
 
+/// A NAT class's common name (`in8 nat`'s verdict), `null` in JSON when unknown.
+fn nat_name(n: Option<in8_ice::nat::NatClass>) -> Option<&'static str> {
+    n.map(|c| crate::cmd::nat::verdict(&c).0)
+}
+
 /// The JSON description of a connection.
 pub(crate) fn describe(c: &Connection) -> serde_json::Value {
     let p = c.path();
     json!({
+        "nat": nat_name(c.nat()),
+        "peer_nat": nat_name(c.peer_nat()),
+        "birthday": p.birthday,
         "peer": c.peer().to_string(),
         "phase": match c.phase() { in8_core::Phase::One => 1, in8_core::Phase::Two => 2 },
         "path": p.kind.sdp_name(),
@@ -35,16 +43,30 @@ pub(crate) fn describe(c: &Connection) -> serde_json::Value {
 /// One line for humans.
 pub(crate) fn summary(c: &Connection) -> String {
     let p = c.path();
+    let nat = match (nat_name(c.nat()), nat_name(c.peer_nat())) {
+        (None, None) => String::new(),
+        (ours, theirs) => format!(
+            ", NAT {} / peer {}",
+            ours.unwrap_or("unknown"),
+            theirs.unwrap_or("unknown")
+        ),
+    };
     format!(
-        "{} via {} path {} -> {}{} ({}, {:.0} ms)",
+        "{} via {} path {} -> {}{}{} ({}{}, {:.0} ms)",
         c.peer().short(),
         p.kind.sdp_name(),
         p.local,
         p.remote,
+        if p.birthday {
+            " found by birthday probing"
+        } else {
+            ""
+        },
         p.rtt
             .map(|r| format!(", rtt {:.1} ms", r.as_secs_f64() * 1000.0))
             .unwrap_or_default(),
         c.phase(),
+        nat,
         c.elapsed().as_secs_f64() * 1000.0
     )
 }

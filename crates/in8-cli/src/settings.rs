@@ -81,6 +81,10 @@ pub(crate) struct NodeArgs {
     /// port-restricted NAT would (forces the RSVP path on one machine).
     #[arg(long)]
     filter_unsolicited: bool,
+    /// Never run birthday probing (the many-socket, random-port strategy for a symmetric
+    /// NAT facing a port-restricted one); such pairs then connect only through a relay.
+    #[arg(long)]
+    no_birthday: bool,
 }
 
 impl NodeArgs {
@@ -143,6 +147,7 @@ pub(crate) fn node_config(
     if args.filter_unsolicited {
         c.inbound_filter = Some(in8_core::InboundFilter::AddressAndPortDependent);
     }
+    c.birthday.enabled = !args.no_birthday;
     c.turn = args.turn.clone().map(|t| t.0).or_else(|| {
         file.turn.as_ref().map(|t| TurnServer {
             addr: t.addr,

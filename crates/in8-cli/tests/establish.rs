@@ -71,6 +71,10 @@ fn invite_and_join_in_two_processes_phase_one() {
         let c = wait_for(b, "connected", &mut seen);
         assert_eq!(c["connection"]["phase"], 1);
         assert_eq!(c["connection"]["path"], "host");
+        // No STUN server, no assumption: the class is unknown; no birthday probing.
+        assert_eq!(c["connection"]["birthday"], false);
+        assert!(c["connection"]["nat"].is_null(), "{c}");
+        assert!(c["connection"]["peer_nat"].is_null(), "{c}");
         let x = wait_for(b, "exchanged", &mut seen);
         assert_eq!(x["bytes_received"], 1024);
     });
@@ -122,6 +126,7 @@ fn rsvp_through_a_file_gives_phase_two() {
             "127.0.0.1",
             "--connect-timeout",
             "2s",
+            "--no-birthday",
             "--rsvp-out",
         ])
         .arg(&rsvp)
@@ -140,6 +145,8 @@ fn rsvp_through_a_file_gives_phase_two() {
         );
         let c = wait_for(b, "connected", &mut seen);
         assert_eq!(c["connection"]["phase"], 2);
+        // Ordinary phase 2 (no classes known, and --no-birthday): no birthday probing.
+        assert_eq!(c["connection"]["birthday"], false);
         wait_for(b, "exchanged", &mut seen);
     });
     assert_eq!(code, 0, "{err}");

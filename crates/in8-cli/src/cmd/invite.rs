@@ -172,6 +172,9 @@ pub(crate) async fn start(
     let network = home.network(&me, now())?;
     cfg.identity = me;
     let node = in8_core::Node::start_in(cfg, Some(network)).await?;
+    // The invitation carries this node's NAT class (birthday probing needs both sides'):
+    // wait for classification (immediate without STUN servers able to classify).
+    node.nat_classified().await;
     let invite = node.invite(options).await?;
     Ok((node, invite))
 }

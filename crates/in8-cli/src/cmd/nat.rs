@@ -140,7 +140,7 @@ pub(crate) fn verdict(c: &NatClass) -> (&'static str, String) {
                 .into(),
         ),
         (Some(M::AddressDependent | M::AddressAndPortDependent), _) => {
-            let mut s: String = "peers see a different port than STUN servers do: connecting works with peers whose NAT filters by address only or not at all; with a port-restricted or symmetric peer use a relay (--relay --turn)".into();
+            let mut s: String = "peers see a different port than STUN servers do: connecting works with peers whose NAT filters by address only or not at all; with a port-restricted peer in8 runs birthday probing after the RSVP (unless --no-birthday); with a symmetric peer use a relay (--relay --turn)".into();
             if let PortAllocation::Sequential { delta } = c.ports {
                 s.push_str(&format!(
                     "; ports are allocated in steps of {delta}, so port prediction may help"
