@@ -183,3 +183,38 @@ async fn without_birthday_probing_the_join_fails_with_the_named_reason() {
     assert!(reason.contains("birthday probing is disabled"), "{reason}");
     assert!(reason.contains("does not allow a relay"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_classifies_its_nat_at_start_and_its_invitations_carry_the_class() {
+    // Any in8 node answers plain Binding requests: two of them are two reflectors at
+    // different addresses, enough for the mapping behaviour (RFC 5780 §4.3).
+    let r1 = Node::start(Config::loopback(Identity::from_seed(&[47; 32])))
+        .await
+        .unwrap();
+    let r2 = Node::start(Config::loopback(Identity::from_seed(&[48; 32])))
+        .await
+        .unwrap();
+    let mut cfg = Config::loopback(Identity::from_seed(&[49; 32]));
+    cfg.stun_servers = vec![r1.candidates()[0].addr, r2.candidates()[0].addr];
+    let node = Node::start(cfg).await.unwrap();
+    let class = tokio::time::timeout(LIMIT, node.nat_classified())
+        .await
+        .unwrap()
+        .expect("two reflectors classify the mapping");
+    // On loopback every reflector sees the socket's own address: no NAT. Filtering needs a
+    // reflector with an alternate address, so it stays unknown.
+    assert_eq!(class.mapping, Some(Mapping::NoNat));
+    assert_eq!(class.filtering, None);
+    assert_eq!(node.nat(), Some(class));
+    let invite = node.invite(InviteOptions::default()).await.unwrap();
+    let carried = invite.invitation().invitation().nat.unwrap();
+    assert_eq!(carried.mapping, Some(in8_artifact::NatMapping::NoNat));
+    assert_eq!(carried.filtering, None);
+    // Without servers or an assumption nothing is claimed.
+    let plain = Node::start(Config::loopback(Identity::from_seed(&[50; 32])))
+        .await
+        .unwrap();
+    assert_eq!(plain.nat_classified().await, None);
+    let invite = plain.invite(InviteOptions::default()).await.unwrap();
+    assert!(invite.invitation().invitation().nat.is_none());
+}
