@@ -14,11 +14,11 @@
 //! check goes back (§7.3.1.4), and the controlling side nominates what validated first.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 use in8_artifact::{Candidate, CandidateKind, NatBehaviour};
-use in8_ice::punch::{self, BirthdayConfig, BirthdayProber, Policy, Step};
+use in8_ice::punch::{self, Policy, Step};
 use in8_ice::{Agent, Credentials, Event, SessionId, Transmit};
 use in8_transport::Endpoint;
 
@@ -26,106 +26,18 @@ use super::punch::{Incoming, Punch};
 use super::{Driver, SessionCtx, Socket};
 use crate::config::Birthday;
 use crate::gather::class_of;
+use easy::Easy;
+
+mod easy;
 
 /// Most sessions probing as the hard side at once: each holds up to
 /// [`Birthday::MAX_SOCKETS`] sockets, so at most 4096 descriptors in all.
 pub(crate) const MAX_HARD: usize = 4;
 /// Most sessions probing as the easy side at once (each is a prober and a timer).
 pub(crate) const MAX_EASY: usize = 64;
-/// When the session agent has `max_transactions` probes outstanding, the next probe waits
-/// this long (its earlier probes are forgotten after `2 × rto_min`).
-const RETRY: Duration = Duration::from_millis(20);
 /// The share of the ICE connect timeout an inviting easy side packs its one burst into
 /// (its phase-2 session ends at that timeout).
 const INVITER_SHARE: f64 = 0.7;
-
-/// The easy side: random-port probes towards the hard side's public IP.
-pub(crate) struct Easy {
-    ip: IpAddr,
-    base: SocketAddr,
-    config: BirthdayConfig,
-    /// `Birthday::port_min` minus the prober's shifted `port_min` (see [`Easy::map`]).
-    low: u16,
-    prober: BirthdayProber,
-    pending: Option<(SocketAddr, Instant)>,
-    bursts_left: u32,
-    burst_start: Instant,
-    next_burst: Option<Instant>,
-    seed: u64,
-    stopped: bool,
-    /// Probes sent, all bursts.
-    pub(crate) sent: u32,
-}
-
-impl Easy {
-    /// `BirthdayProber` draws from `port_min..=65535`; a narrower range is drawn as the
-    /// top `span` ports and shifted down, which keeps it uniform and duplicate-free.
-    fn map(&self, target: SocketAddr) -> SocketAddr {
-        let shifted = target.port().saturating_sub(self.config.port_min);
-        SocketAddr::new(self.ip, self.low.saturating_add(shifted))
-    }
-
-    fn handle_timeout(&mut self, now: Instant, agent: &mut Agent, out: &mut Vec<Transmit>) {
-        if self.stopped {
-            return;
-        }
-        if let Some(t) = self.next_burst
-            && t <= now
-            && self.bursts_left > 0
-        {
-            self.bursts_left -= 1;
-            self.seed = self.seed.wrapping_add(1);
-            self.prober = BirthdayProber::new(self.config, self.ip, self.seed);
-            self.burst_start = now;
-            self.next_burst = None;
-        }
-        loop {
-            let target = match self.pending.take() {
-                Some((t, at)) if at <= now => t,
-                Some(p) => {
-                    self.pending = Some(p);
-                    break;
-                }
-                None => match self.prober.poll(now) {
-                    Some(t) => self.map(t),
-                    None => break,
-                },
-            };
-            match agent.send_probe(now, self.base, target) {
-                Ok(()) => self.sent += 1,
-                Err(in8_ice::Error::Limit { .. }) => {
-                    self.pending = Some((target, now + RETRY));
-                    break;
-                }
-                Err(e) => tracing::trace!(%target, "birthday probe not sent: {e}"),
-            }
-        }
-        while let Some(t) = agent.poll_transmit() {
-            out.push(t);
-        }
-        if self.pending.is_none()
-            && self.prober.poll_timeout().is_none()
-            && self.next_burst.is_none()
-            && self.bursts_left > 0
-        {
-            self.next_burst = Some(self.burst_start + Birthday::ROUND);
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        if self.stopped {
-            return None;
-        }
-        [
-            self.prober.poll_timeout(),
-            self.pending.map(|(_, at)| at),
-            self.next_burst,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-}
 
 /// The hard side: the extra sockets, their agent and the promoted winner.
 pub(crate) struct Hard {
@@ -245,39 +157,18 @@ impl Driver {
             .iter()
             .find(|s| s.base.is_ipv4() == target.is_ipv4())
             .map_or(base, |s| s.base);
-        let span = cfg.port_span();
         // An inviter's phase-2 session ends at the connect timeout: one burst, packed
         // into 70 % of it. An invitee repeats its burst every round.
-        let (rate, bursts) = if peer.inviter {
-            let window = self.config.ice.agent.connect_timeout.as_secs_f64() * INVITER_SHARE;
-            let need = (f64::from(cfg.probes) / window.max(0.1)).ceil() as u32;
-            (cfg.rate.max(need).min(Birthday::MAX_RATE), 0)
-        } else {
-            (cfg.rate, cfg.rounds - 1)
-        };
-        let config = BirthdayConfig {
-            sockets: cfg.sockets,
-            max_probes: cfg.probes.min(span),
-            rate,
-            // The top `span` ports, shifted down to `port_min..` by `Easy::map`.
-            port_min: u16::try_from(65_536 - span).unwrap_or(1),
-        };
-        let seed = rand::random();
-        let mut e = Easy {
-            ip: target.ip(),
+        let window = self.config.ice.agent.connect_timeout.mul_f64(INVITER_SHARE);
+        let mut e = Easy::new(
+            target.ip(),
             base,
-            config,
-            low: cfg.port_min,
-            prober: BirthdayProber::new(config, target.ip(), seed),
-            pending: None,
-            bursts_left: bursts,
-            burst_start: now,
-            next_burst: None,
-            seed,
-            stopped: false,
-            sent: 0,
-        };
-        tracing::info!(?session, ip = %e.ip, probes = config.max_probes, rate, "birthday probing (easy side)");
+            cfg,
+            peer.inviter.then_some(window),
+            rand::random(),
+            now,
+        );
+        tracing::info!(?session, ip = %e.ip, probes = e.config.max_probes, rate = e.config.rate, "birthday probing (easy side)");
         let mut out = Vec::new();
         if let Some(agent) = self.ice.session_mut(session) {
             e.handle_timeout(now, agent, &mut out);
@@ -367,10 +258,12 @@ impl Driver {
         for (id, p) in &mut self.birthday {
             match &mut p.side {
                 Side::Easy(e) => {
-                    if e.poll_timeout().is_some_and(|t| t <= now)
-                        && let Some(agent) = self.ice.session_mut(*id)
-                    {
-                        e.handle_timeout(now, agent, &mut out);
+                    if e.poll_timeout().is_some_and(|t| t <= now) {
+                        match self.ice.session_mut(*id) {
+                            Some(agent) => e.handle_timeout(now, agent, &mut out),
+                            // The session's agent is gone: nothing would answer.
+                            None => e.stopped = true,
+                        }
                     }
                 }
                 Side::Hard(h) => {
