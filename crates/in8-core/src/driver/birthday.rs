@@ -490,6 +490,29 @@ impl Driver {
         }
     }
 
+    /// The session's DTLS session is up: probing that did not find its path stops now (it
+    /// connected another way, e.g. through a relay), and its extra sockets close.
+    pub(crate) fn birthday_connected(&mut self, id: SessionId) {
+        let Some(p) = self.birthday.get_mut(&id) else {
+            return;
+        };
+        // An inviter's DTLS server starts on the socket an authenticated check arrived on
+        // (promoted then); its handshake may finish before that socket's pair is selected.
+        if matches!(&p.side, Side::Hard(h) if h.promoted.is_some()) {
+            p.won = true;
+        }
+        if p.won {
+            return;
+        }
+        match &mut p.side {
+            Side::Easy(e) => e.stopped = true,
+            Side::Hard(h) => {
+                h.stopped = true;
+                h.punch.close_unused();
+            }
+        }
+    }
+
     /// The hard side's socket and agent for the session's path, if probing found it.
     pub(crate) fn birthday_path(&self, id: SessionId) -> Option<(SocketAddr, &Agent)> {
         match self.birthday.get(&id) {

@@ -169,6 +169,7 @@ impl Driver {
                     session: s.clone(),
                 };
                 self.watch_close(session, &s);
+                self.birthday_connected(session);
                 if let Some(SessionCtx::Joining(j)) = self.sessions.get_mut(&session) {
                     j.established = Some(s);
                 }
@@ -211,6 +212,7 @@ impl Driver {
                     session: s.clone(),
                 };
                 self.watch_close(session, &s);
+                self.birthday_connected(session);
                 if let Some(SessionCtx::Hosting(h)) = self.sessions.get_mut(&session) {
                     h.established = Some(s);
                 }
