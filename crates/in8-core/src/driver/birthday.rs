@@ -152,11 +152,7 @@ impl Driver {
             tracing::warn!("birthday probing: {MAX_EASY} sessions probe already");
             return;
         }
-        let base = self
-            .sockets
-            .iter()
-            .find(|s| s.base.is_ipv4() == target.is_ipv4())
-            .map_or(base, |s| s.base);
+        let base = self.probe_base(target).unwrap_or(base);
         // An inviter's phase-2 session ends at the connect timeout: one burst, packed
         // into 70 % of it. An invitee repeats its burst every round.
         let window = self.config.ice.agent.connect_timeout.mul_f64(INVITER_SHARE);
@@ -204,11 +200,7 @@ impl Driver {
         let Some(a) = self.ice.session(session) else {
             return;
         };
-        let ip = self
-            .sockets
-            .iter()
-            .find(|s| s.base.is_ipv4() == target.is_ipv4())
-            .map_or(base.ip(), |s| s.base.ip());
+        let ip = self.probe_base(target).unwrap_or(base).ip();
         let mut agent_cfg = self.config.ice.agent.clone();
         let sockets = usize::from(cfg.sockets);
         agent_cfg.max_local_candidates = agent_cfg.max_local_candidates.max(sockets);
@@ -237,6 +229,17 @@ impl Driver {
             },
         );
         self.drain_punch(session, None);
+    }
+
+    /// The socket to probe `target` from: the base of a server-reflexive candidate of its
+    /// family (the address the peer was told about), else the first socket of its family.
+    fn probe_base(&self, target: SocketAddr) -> Option<SocketAddr> {
+        let family = |a: &SocketAddr| a.is_ipv4() == target.is_ipv4();
+        self.locals
+            .iter()
+            .find(|l| l.candidate.kind == CandidateKind::ServerReflexive && family(&l.base))
+            .map(|l| l.base)
+            .or_else(|| self.sockets.iter().map(|s| s.base).find(family))
     }
 
     /// When [`Driver::birthday_timeout`] is due.
