@@ -229,8 +229,12 @@ pub enum Verdict {
 /// Judges an outcome against the expected route (`relay_allowed`: the invitation's flag).
 ///
 /// - A cell expected to connect directly passes when it connected in the expected phase on
-///   a direct path; a connection through the relay is a failure named "relay fallback" (the
-///   issue's goal is 20 of 21 cells directly).
+///   a direct path. A connection through the relay is a failure named "relay fallback" when
+///   the relay is forbidden (it cannot happen then) or the cell is a phase-1 cell (a working
+///   direct path lost to the relay). With the relay allowed, a phase-2 or birthday cell may
+///   connect through the relay: in8 then takes the relay at once rather than leaving the
+///   users waiting for an RSVP or for birthday probing to hit, as the invitation permits.
+///   The "20 of 21 directly" is the run with the relay forbidden (`--no-relay`).
 /// - The relay cell passes with the relay allowed when it connected through the relay, and
 ///   without it only when in8 gave up **cleanly**: an error event naming the reason and exit
 ///   code 4 ("could not connect"), not a deadline or a crash.
@@ -268,6 +272,8 @@ pub fn judge(route: Route, relay_allowed: bool, outcome: &Outcome) -> Verdict {
                 } else {
                     Verdict::Pass
                 }
+            } else if *path == PathType::Relay && relay_allowed && route != Route::Phase1 {
+                Verdict::Pass
             } else if *path == PathType::Relay {
                 Verdict::Fail(format!(
                     "relay fallback (phase {phase}) where {} is expected",
@@ -573,10 +579,20 @@ mod tests {
             judge(Route::Phase1, true, &ok(2, PathType::Srflx)),
             Verdict::Fail(_)
         ));
-        // A relay where a direct path is expected is named as such.
-        match judge(Route::Birthday, true, &ok(2, PathType::Relay)) {
+        // A relay where a working direct path exists (phase 1) is named as such.
+        match judge(Route::Phase1, true, &ok(1, PathType::Relay)) {
             Verdict::Fail(why) => assert!(why.starts_with("relay fallback"), "{why}"),
             v => panic!("{v:?}"),
+        }
+        // Where the direct path needs the RSVP or birthday probing, an allowed relay may
+        // carry the session (in either phase); a forbidden one may not.
+        for route in [Route::Phase2, Route::Birthday] {
+            assert_eq!(judge(route, true, &ok(1, PathType::Relay)), Verdict::Pass);
+            assert_eq!(judge(route, true, &ok(2, PathType::Relay)), Verdict::Pass);
+            match judge(route, false, &ok(2, PathType::Relay)) {
+                Verdict::Fail(why) => assert!(why.starts_with("relay fallback"), "{why}"),
+                v => panic!("{v:?}"),
+            }
         }
         assert_eq!(
             judge(Route::Relay, true, &ok(2, PathType::Relay)),
