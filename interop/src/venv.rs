@@ -52,6 +52,14 @@ impl Venv {
         {
             return Ok(venv);
         }
+        // Tests run in parallel threads and processes: one creates the venv while the
+        // others wait on this lock, then find it ready.
+        let _lock = lock(dir)?;
+        if venv.python().is_file()
+            && std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted)
+        {
+            return Ok(venv);
+        }
         let python = find_tool("python3").ok_or(Error::MissingTool {
             tool: "python3".into(),
             package: "python3-venv",
@@ -83,4 +91,22 @@ impl Venv {
     pub fn pip(&self) -> PathBuf {
         self.dir.join("bin").join("pip")
     }
+}
+
+/// An exclusive lock on `DIR.lock` beside the venv, released when the file is dropped.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.with_extension("lock");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    file.lock()
+        .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+    Ok(file)
 }
