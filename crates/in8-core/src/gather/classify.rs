@@ -131,6 +131,7 @@ impl Classifier {
             i += 1;
         }
         if self.next_new <= now
+            && !self.waiting_for_filtering()
             && let Some(probe) = self.queue.pop_front()
         {
             let tid = TransactionId::random(&mut rand::rng());
@@ -146,6 +147,18 @@ impl Classifier {
             });
             self.next_new = now + PACING;
         }
+    }
+
+    /// Whether the next queued probe must wait: it is a mapping test and a filtering test
+    /// (CHANGE-REQUEST) is still in flight. RFC 5780 §4.4: "These tests are sensitive to
+    /// prior state on the NAT." A mapping test opens the NAT's filter towards the alternate
+    /// address; a filtering test still being retransmitted would then be answered through
+    /// that opening, and a port-restricted NAT would read as endpoint-independent
+    /// filtering (seen in the NAT lab).
+    fn waiting_for_filtering(&self) -> bool {
+        let filtering = |p: &nat::Probe| p.change_ip || p.change_port;
+        self.queue.front().is_some_and(|p| !filtering(p))
+            && self.inflight.iter().any(|f| filtering(&f.probe))
     }
 
     /// A datagram that arrived on `base`: `true` if it answered one of the probes.
@@ -174,7 +187,10 @@ impl Classifier {
 
     /// When [`Classifier::handle_timeout`] is due next.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let queued = (!self.queue.is_empty()).then_some(self.next_new);
+        // A probe held back behind a filtering test starts when that test ends, which is
+        // one of the in-flight times below.
+        let queued =
+            (!self.queue.is_empty() && !self.waiting_for_filtering()).then_some(self.next_new);
         self.inflight
             .iter()
             .map(|f| f.next.min(f.deadline))
@@ -248,6 +264,14 @@ mod tests {
     fn run(
         answer: impl Fn(&nat::Probe) -> Option<SocketAddr>,
     ) -> (NatClass, Vec<(Instant, SocketAddr)>) {
+        run_stateful(|p, _| answer(p))
+    }
+
+    /// As [`run`], and `answer` also sees every destination contacted so far (a NAT's
+    /// filter state).
+    fn run_stateful(
+        answer: impl Fn(&nat::Probe, &[SocketAddr]) -> Option<SocketAddr>,
+    ) -> (NatClass, Vec<(Instant, SocketAddr)>) {
         let t0 = Instant::now();
         let first = [TestOne {
             server: a("192.0.2.10:3478"),
@@ -273,7 +297,8 @@ mod tests {
                     change_ip: flags & 4 != 0,
                     change_port: flags & 2 != 0,
                 };
-                if let Some(mapped) = answer(&probe) {
+                let contacted: Vec<SocketAddr> = sent.iter().map(|(_, to)| *to).collect();
+                if let Some(mapped) = answer(&probe, &contacted) {
                     let mut resp = Vec::new();
                     let mut w = in8_ice::stun::MessageWriter::new(
                         &mut resp,
@@ -320,6 +345,32 @@ mod tests {
             .filter(|(_, to)| *to == a("192.0.2.10:3478"))
             .count();
         assert!(to_primary >= 4, "{to_primary}");
+    }
+
+    /// A port-restricted cone NAT with real filter state: an answer gets in only from an
+    /// address and port the socket has sent to. The filtering tests must end before the
+    /// mapping tests contact the alternate address (regression: the lab's port-restricted
+    /// NAT read as full cone).
+    #[test]
+    fn port_restricted_cone_with_filter_state() {
+        let primary = a("192.0.2.10:3478");
+        let (class, _) = run_stateful(|p, contacted| {
+            // The server answers from its other IP and/or port as asked.
+            let from = if p.to == primary {
+                let ip = if p.change_ip {
+                    a("192.0.2.11:1").ip()
+                } else {
+                    p.to.ip()
+                };
+                let port = if p.change_port { 3479 } else { p.to.port() };
+                SocketAddr::new(ip, port)
+            } else {
+                p.to
+            };
+            contacted.contains(&from).then(|| a("203.0.113.1:40000"))
+        });
+        assert_eq!(class.mapping, Some(Mapping::EndpointIndependent));
+        assert_eq!(class.filtering, Some(Filtering::AddressAndPortDependent));
     }
 
     #[test]
