@@ -75,12 +75,9 @@ pub fn cells() -> Vec<Cell> {
         .collect()
 }
 
-/// The reduced matrix CI runs: every NAT type at least once, with phase-1, phase-2 and
-/// relay cells. Its direct cells run with the relay forbidden
+/// The reduced matrix CI runs: every NAT type at least once, with phase-1, phase-2,
+/// birthday and relay cells. Its direct cells run with the relay forbidden
 /// ([`MatrixConfig::relay_for`]), so a pass proves the direct route.
-///
-/// No birthday cell yet: in8-core does not probe (the cells port-restricted ↔ symmetric
-/// and symmetric ↔ cgnat of the full matrix show it).
 pub fn reduced_cells() -> Vec<Cell> {
     use NatType::{Cgnat, FullCone, PortRestricted, Restricted, Symmetric};
     [
@@ -88,6 +85,7 @@ pub fn reduced_cells() -> Vec<Cell> {
         (FullCone, Cgnat),            // phase 1 through two NAT layers
         (Restricted, PortRestricted), // phase 2
         (PortRestricted, Cgnat),      // phase 2 through two NAT layers
+        (PortRestricted, Symmetric),  // phase 2 + birthday probing
         (Symmetric, Symmetric),       // relay only
     ]
     .into_iter()
@@ -191,6 +189,8 @@ pub enum Outcome {
         /// Bytes both hosts sent on the wire during the whole run (Ethernet frames of
         /// `eth0`: STUN, TURN, ICE, DTLS, SCTP and ARP), if measured.
         wire_bytes: Option<u64>,
+        /// Whether birthday probing found the path (either side says so).
+        birthday: bool,
         /// ICE's round-trip time on the selected pair, as the joiner reports it.
         rtt_ms: Option<f64>,
     },
@@ -257,7 +257,20 @@ pub fn judge(route: Route, relay_allowed: bool, outcome: &Outcome) -> Verdict {
                 Verdict::Fail(format!("did not connect: {reason}"))
             }
         }
-        Outcome::Connected { phase, path, .. } => {
+        Outcome::Connected {
+            phase,
+            path,
+            birthday,
+            ..
+        } => {
+            if route == Route::Birthday && *path != PathType::Relay && !*birthday {
+                // A symmetric NAT facing an address-and-port-dependent filter has no
+                // direct path without it: if one appeared, the expected route is wrong.
+                return Verdict::Fail(format!(
+                    "connected directly ({}, phase {phase}) without birthday probing",
+                    path.as_str()
+                ));
+            }
             if route == Route::Relay {
                 if !relay_allowed {
                     Verdict::Fail(format!(
@@ -565,6 +578,7 @@ mod tests {
             time: Duration::from_millis(300),
             bytes: 2048,
             wire_bytes: None,
+            birthday: false,
             rtt_ms: None,
         }
     }
@@ -582,6 +596,21 @@ mod tests {
         // A relay where a working direct path exists (phase 1) is named as such.
         match judge(Route::Phase1, true, &ok(1, PathType::Relay)) {
             Verdict::Fail(why) => assert!(why.starts_with("relay fallback"), "{why}"),
+            v => panic!("{v:?}"),
+        }
+        // A birthday cell connects directly only through birthday probing.
+        let by_birthday = Outcome::Connected {
+            phase: 2,
+            path: PathType::Srflx,
+            time: Duration::from_millis(300),
+            bytes: 2048,
+            wire_bytes: None,
+            birthday: true,
+            rtt_ms: None,
+        };
+        assert_eq!(judge(Route::Birthday, false, &by_birthday), Verdict::Pass);
+        match judge(Route::Birthday, false, &ok(2, PathType::Srflx)) {
+            Verdict::Fail(why) => assert!(why.contains("without birthday probing"), "{why}"),
             v => panic!("{v:?}"),
         }
         // Where the direct path needs the RSVP or birthday probing, an allowed relay may
@@ -679,6 +708,7 @@ mod tests {
                 time: Duration::from_millis(ms),
                 bytes: 2048,
                 wire_bytes: Some(20_000 + ms),
+                birthday: false,
                 rtt_ms: Some(1.0),
             },
             log: PathBuf::from(format!("logs/{seed}")),

@@ -90,6 +90,8 @@ pub struct Connection {
     pub rtt_ms: Option<f64>,
     /// in8's own time from starting the join (or the session) to connected.
     pub elapsed_ms: f64,
+    /// Whether birthday probing found the path (`connection.birthday`).
+    pub birthday: bool,
 }
 
 impl Connection {
@@ -119,6 +121,7 @@ impl Connection {
             remote: addr("remote")?,
             rtt_ms: c.get("rtt_ms").and_then(Value::as_f64),
             elapsed_ms: c.get("elapsed_ms").and_then(Value::as_f64).unwrap_or(0.0),
+            birthday: c.get("birthday").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -198,6 +201,7 @@ pub fn outcome(run: &Run<'_>) -> Outcome {
             bytes,
             wire_bytes: run.wire_bytes,
             rtt_ms: conn.rtt_ms,
+            birthday: conn.birthday || inviter_conn.as_ref().is_some_and(|c| c.birthday),
         };
     }
     if let Some(e) = error {
@@ -280,6 +284,7 @@ mod tests {
                 time: Duration::from_millis(3200),
                 bytes: 2048,
                 wire_bytes: Some(9000),
+                birthday: false,
                 rtt_ms: Some(1.5),
             }
         );

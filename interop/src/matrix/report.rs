@@ -121,7 +121,7 @@ pub fn markdown(
     let mut failures = String::new();
     for r in reports {
         let verdicts = r.verdicts();
-        let connected: Vec<(u8, PathType, Duration, u64, Option<u64>)> = r
+        let connected: Vec<(u8, PathType, Duration, u64, Option<u64>, bool)> = r
             .runs
             .iter()
             .filter_map(|run| match &run.outcome {
@@ -131,8 +131,9 @@ pub fn markdown(
                     time,
                     bytes,
                     wire_bytes,
+                    birthday,
                     ..
-                } => Some((*phase, *path, *time, *bytes, *wire_bytes)),
+                } => Some((*phase, *path, *time, *bytes, *wire_bytes, *birthday)),
                 _ => None,
             })
             .collect();
@@ -200,7 +201,13 @@ pub fn markdown(
         )
         .map_or("-".into(), |b| format!("{b:.0}"));
         let phases = summary(connected.iter().map(|c| c.0.to_string()));
-        let paths = summary(connected.iter().map(|c| c.1.as_str().to_owned()));
+        let paths = summary(connected.iter().map(|c| {
+            if c.5 {
+                format!("{} (birthday)", c.1.as_str())
+            } else {
+                c.1.as_str().to_owned()
+            }
+        }));
         let _ = writeln!(
             m,
             "| {} | {} | {} | {} | {phases} | {paths} | {time} | {bytes} | {wire} | {verdict} |",
