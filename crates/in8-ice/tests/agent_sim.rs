@@ -596,3 +596,61 @@ fn birthday_probing_beats_a_random_symmetric_nat() {
         now - t0
     );
 }
+
+/// Probes have their own budget (`max_probes`): a full one refuses the next probe with a
+/// limit error, and the session's own checks still run (a birthday burst must not starve
+/// them, nor they it).
+#[test]
+fn probes_at_their_limit_do_not_hold_back_checks() {
+    let t0 = Instant::now();
+    let mut net = Net::new(5);
+    let cfg = Config {
+        max_probes: 8,
+        max_transactions: 4,
+        ..Config::default()
+    };
+    let mut a = node(Role::Controlling, "aaaa", "bbbb", "192.0.2.1:1000", 1);
+    a.agent = Agent::new(cfg, Role::Controlling, creds("aaaa"), 1);
+    a.agent.set_remote_credentials(creds("bbbb"));
+    a.agent
+        .add_local_candidate(LocalCandidate::host(addr("192.0.2.1:1000"), 0))
+        .unwrap();
+    let mut b = node(Role::Controlled, "bbbb", "aaaa", "192.0.2.2:2000", 2);
+    start(&mut a, &mut b, t0);
+    for port in 0..8 {
+        a.agent
+            .send_probe(
+                t0,
+                addr("192.0.2.1:1000"),
+                SocketAddr::from(([198, 51, 100, 9], 7000 + port)),
+            )
+            .unwrap();
+    }
+    assert!(matches!(
+        a.agent
+            .send_probe(t0, addr("192.0.2.1:1000"), addr("198.51.100.9:8000")),
+        Err(in8_ice::Error::Limit { .. })
+    ));
+    a.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.2:2000"),
+            0,
+        ))
+        .unwrap();
+    b.agent
+        .add_remote_candidate(Candidate::new(
+            CandidateKind::Host,
+            addr("192.0.2.1:1000"),
+            0,
+        ))
+        .unwrap();
+    // Within the probes' lifetime (2 × rto_min = 1 s) the pair must be checked and valid.
+    run(
+        &mut net,
+        &mut [&mut a, &mut b],
+        t0,
+        t0 + Duration::from_millis(400),
+    );
+    assert!(a.agent.is_connected() && b.agent.is_connected());
+}

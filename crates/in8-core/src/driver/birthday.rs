@@ -204,7 +204,7 @@ impl Driver {
         let mut agent_cfg = self.config.ice.agent.clone();
         let sockets = usize::from(cfg.sockets);
         agent_cfg.max_local_candidates = agent_cfg.max_local_candidates.max(sockets);
-        agent_cfg.max_transactions = agent_cfg.max_transactions.max(2 * sockets);
+        agent_cfg.max_probes = agent_cfg.max_probes.max(2 * sockets);
         agent_cfg.connect_timeout += Birthday::ROUND * cfg.rounds;
         let mut agent = Agent::new(
             agent_cfg,

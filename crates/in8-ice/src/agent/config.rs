@@ -27,8 +27,14 @@ pub struct Config {
     pub max_remote_candidates: usize,
     /// Bound on local candidates (given plus peer-reflexive learned from responses).
     pub max_local_candidates: usize,
-    /// Bound on outstanding transactions.
+    /// Bound on outstanding check transactions (connectivity checks, nominations, consent).
     pub max_transactions: usize,
+    /// Bound on outstanding one-shot probes ([`Agent::send_probe`](crate::Agent::send_probe):
+    /// port prediction, birthday probing), counted apart from `max_transactions` so a probe
+    /// burst never holds back the session's own checks. A probe is forgotten `2 × rto_min`
+    /// after it was sent, so this also caps the probe rate (1024 and 500 ms: about 1,000
+    /// probes per second).
+    pub max_probes: usize,
     /// Bound on queued transmits and events each (beyond it the oldest is dropped).
     pub max_queue: usize,
     /// The controlling agent nominates the best valid pair once no better pair is pending,
@@ -61,6 +67,7 @@ impl Default for Config {
             max_remote_candidates: 32,
             max_local_candidates: 32,
             max_transactions: 128,
+            max_probes: 1024,
             max_queue: 256,
             nomination_delay: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(10),

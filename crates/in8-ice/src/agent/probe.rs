@@ -16,7 +16,7 @@ impl Agent {
     /// (a predicted port or a birthday-probe target), without creating a pair: a probe that
     /// is answered becomes a valid pair with a peer-reflexive remote candidate; one that is
     /// not is forgotten after `2 × rto_min`. Pace the calls (e.g. with
-    /// [`crate::punch::BirthdayProber`]); at most `max_transactions` are outstanding.
+    /// [`crate::punch::BirthdayProber`]); at most `max_probes` are outstanding.
     pub fn send_probe(
         &mut self,
         now: Instant,
@@ -35,10 +35,10 @@ impl Agent {
             .iter()
             .position(|l| l.base == from)
             .ok_or(Error::Unknown("local candidate for the probe"))?;
-        if self.txns.len() >= self.config.max_transactions {
+        if self.probe_txns() >= self.config.max_probes {
             return Err(Error::Limit {
-                what: "outstanding transactions",
-                max: self.config.max_transactions,
+                what: "outstanding probes",
+                max: self.config.max_probes,
             });
         }
         let priority = self.prflx_priority(local);
@@ -110,5 +110,20 @@ impl Agent {
             }
         };
         self.add_pair(local, ri)
+    }
+}
+
+impl Agent {
+    /// Outstanding one-shot probes (bounded by `max_probes`).
+    pub(crate) fn probe_txns(&self) -> usize {
+        self.txns
+            .iter()
+            .filter(|t| matches!(t.kind, TxnKind::Probe { .. }))
+            .count()
+    }
+
+    /// Outstanding transactions other than probes (bounded by `max_transactions`).
+    pub(crate) fn check_txns(&self) -> usize {
+        self.txns.len() - self.probe_txns()
     }
 }

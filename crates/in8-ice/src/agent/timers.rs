@@ -57,7 +57,7 @@ impl Agent {
                 if let Some(n) = self.next_check.or(self.now_hint)
                     && self.has_checkable()
                     && self.remote.is_some()
-                    && self.txns.len() < self.config.max_transactions
+                    && self.check_txns() < self.config.max_transactions
                 {
                     at(n);
                 }
@@ -214,7 +214,7 @@ impl Agent {
         if self.next_check.is_some_and(|n| n > now) {
             return;
         }
-        if self.txns.len() >= self.config.max_transactions {
+        if self.check_txns() >= self.config.max_transactions {
             return;
         }
         let Some((pi, nominate)) = self.next_pair_to_check() else {
@@ -282,7 +282,7 @@ impl Agent {
         } else {
             now + rto * 2
         };
-        if self.txns.len() >= self.config.max_transactions {
+        if self.check_txns() >= self.config.max_transactions {
             return;
         }
         self.txns.push(Txn {

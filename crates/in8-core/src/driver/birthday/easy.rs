@@ -10,7 +10,7 @@ use in8_ice::{Agent, Transmit};
 
 use crate::config::Birthday;
 
-/// When the session agent has `max_transactions` probes outstanding, the next probe waits
+/// When the session agent has `max_probes` probes outstanding, the next probe waits
 /// this long (its earlier probes are forgotten after `2 × rto_min`).
 const RETRY: Duration = Duration::from_millis(20);
 
@@ -164,13 +164,13 @@ mod tests {
 
     use super::*;
 
-    fn agent(max_transactions: usize) -> Agent {
+    fn agent(max_probes: usize) -> Agent {
         let creds = |u: &str| Credentials {
             ufrag: u.into(),
             password: "a-password-of-22-chars".into(),
         };
         let config = Config {
-            max_transactions,
+            max_probes,
             connect_timeout: Duration::from_secs(60),
             ..Config::default()
         };
