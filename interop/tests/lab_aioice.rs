@@ -6,6 +6,9 @@
 //! Needs root, the lab's Debian packages and the Python venv: `cargo xtask interop`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
+#[path = "support/signalling.rs"]
+mod signalling;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{ChildStdin, Stdio};
@@ -64,52 +67,15 @@ impl Peer {
         self.lines.recv_timeout(timeout).ok()
     }
 
-    /// Reads CREDS / CAND ... / END.
+    /// Reads the peer's offer.
     fn offer(&self) -> (Credentials, Vec<Candidate>) {
-        let mut creds = None;
-        let mut cands = Vec::new();
-        loop {
-            let l = self.line(Duration::from_secs(30)).expect("aioice offer");
-            let f: Vec<&str> = l.split_whitespace().collect();
-            match f.first().copied() {
-                Some("CREDS") => {
-                    creds = Some(Credentials {
-                        ufrag: f[1].into(),
-                        password: f[2].into(),
-                    })
-                }
-                Some("CAND") => cands.push(Candidate {
-                    kind: match f.get(4).copied() {
-                        Some("srflx") => CandidateKind::ServerReflexive,
-                        Some("relay") => CandidateKind::Relay,
-                        _ => CandidateKind::Host,
-                    },
-                    addr: format!("{}:{}", f[1], f[2]).parse().unwrap(),
-                    priority: f[3].parse().unwrap(),
-                }),
-                Some("END") => break,
-                _ => {}
-            }
-        }
-        (creds.unwrap(), cands)
+        signalling::read_offer(|| self.line(Duration::from_secs(30)).expect("aioice offer"))
     }
 
     fn answer(&mut self, creds: &Credentials, cands: &[LocalCandidate]) {
-        let mut s = format!("CREDS {} {}\n", creds.ufrag, creds.password);
-        for c in cands {
-            let kind = match c.candidate.kind {
-                CandidateKind::ServerReflexive => "srflx",
-                _ => "host",
-            };
-            s += &format!(
-                "CAND {} {} {} {kind}\n",
-                c.candidate.addr.ip(),
-                c.candidate.addr.port(),
-                c.candidate.priority
-            );
-        }
-        s += "END\n";
-        self.stdin.write_all(s.as_bytes()).unwrap();
+        self.stdin
+            .write_all(signalling::answer(creds, cands).as_bytes())
+            .unwrap();
         self.stdin.flush().unwrap();
     }
 
