@@ -526,6 +526,17 @@ impl Driver {
             self.permit(now, &cands);
         }
         let id = self.ice.join(now, inv)?;
+        // The join certificate (a fresh key carrying the join proof) takes about a
+        // millisecond to make: make it while ICE runs, off the driver, so the DTLS
+        // handshake does not wait for it.
+        for s in &self.sockets {
+            let (transport, inv) = (s.transport.clone(), inv.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = transport.join_certificate(&inv) {
+                    tracing::warn!("cannot make the join certificate: {e}");
+                }
+            });
+        }
         let _ = events.try_send(JoinEvent::Gathered {
             candidates: self.advertised(),
         });

@@ -1,15 +1,19 @@
 //! DTLS certificates: this node's self-signed ECDSA P-256 certificate carrying the identity
-//! binding extension, and the check of the peer's certificate against what the invitation
-//! (or the caller) says it must be.
+//! binding extension (and, for a join, the join proof), and the check of the peer's
+//! certificate against what the invitation (or the caller) says it must be.
 
 use std::sync::{Arc, Mutex};
 
-use in8_artifact::cert::{BINDING_OID_ARCS, BINDING_OID_UUID, CertBinding};
-use in8_artifact::{Identity, NodeId};
+use in8_artifact::cert::CertBinding;
+use in8_artifact::{Identity, Invitation, NodeId};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::error::{Error, Result};
-use crate::join::ct_eq;
+use crate::cert_der::{
+    BINDING_PLACEHOLDER, JOIN_PROOF_PLACEHOLDER, binding_oid_body, generation_error,
+    join_proof_oid_body, patch_oids_and_resign,
+};
+use crate::error::Result;
+use crate::join::{JoinProof, ct_eq, key_binding};
 
 /// This node's DTLS certificate: self-signed ECDSA P-256, with the identity's signature over
 /// its SubjectPublicKeyInfo in the [`in8_artifact::cert::BINDING_OID`] extension, so any
@@ -29,47 +33,46 @@ impl std::fmt::Debug for LocalCertificate {
     }
 }
 
-/// DER body of the binding OID `2.25.<uuid>`: `0x69` (2 * 40 + 25), then the base-128
-/// digits of the 128-bit UUID arc (20 bytes in all).
-fn oid_body() -> Vec<u8> {
-    let mut digits = Vec::new();
-    let mut v = BINDING_OID_UUID;
-    loop {
-        digits.push((v & 0x7f) as u8);
-        v >>= 7;
-        if v == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    let n = digits.len();
-    for d in digits.iter_mut().take(n - 1) {
-        *d |= 0x80;
-    }
-    let mut body = vec![(BINDING_OID_ARCS[0] * 40 + BINDING_OID_ARCS[1]) as u8];
-    body.extend_from_slice(&digits);
-    body
-}
-
-/// rcgen writes extension OIDs from `u64` arcs, and the UUID arc of [`BINDING_OID`] needs
-/// 127 bits. The certificate is therefore generated with this placeholder OID, whose DER
-/// body has the same length (1 + 10 + 9 = 20 bytes), then the placeholder is replaced by
-/// the real OID and the to-be-signed part re-signed with the same key.
-const PLACEHOLDER_ARCS: [u64; 4] = [2, 25, 1 << 63, 1 << 56];
-
-fn generation_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Certificate {
-        reason: format!("cannot create the local certificate ({what}): {e}"),
-    }
-}
+/// Makes a join-proof extension's content from the certificate's DER SubjectPublicKeyInfo.
+type ProofMaker<'a> = dyn Fn(&[u8]) -> Vec<u8> + 'a;
 
 impl LocalCertificate {
     /// Generates a fresh ECDSA P-256 key pair and a self-signed certificate bound to
     /// `identity`.
     pub fn generate(identity: &Identity) -> Result<Self> {
+        Self::build(identity, None)
+    }
+
+    /// Generates a fresh certificate bound to `identity` that also carries the join proof
+    /// for `invitation` (extension [`crate::join::join_proof_oid`]), made over this
+    /// certificate's own key: the inviter verifies the proof during the DTLS handshake,
+    /// and the handshake's CertificateVerify shows the invitee holds that key.
+    pub fn generate_for_join(identity: &Identity, invitation: &Invitation) -> Result<Self> {
+        Self::build(
+            identity,
+            Some(&|spki| {
+                JoinProof::create(identity, invitation, &key_binding(spki))
+                    .to_bytes()
+                    .to_vec()
+            }),
+        )
+    }
+
+    /// Generates a fresh certificate bound to `identity` whose join-proof extension holds
+    /// `proof` exactly as given, unchecked: for conformance and fuzzing harnesses that need
+    /// to present a copied, forged or malformed proof. Use
+    /// [`LocalCertificate::generate_for_join`] to join.
+    pub fn generate_with_join_proof(identity: &Identity, proof: &[u8]) -> Result<Self> {
+        Self::build(identity, Some(&|_| proof.to_vec()))
+    }
+
+    /// `join_proof` makes the join-proof extension's content from the new key's DER
+    /// SubjectPublicKeyInfo; `None`: no such extension.
+    fn build(identity: &Identity, join_proof: Option<&ProofMaker<'_>>) -> Result<Self> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| generation_error("key", e))?;
-        let binding = CertBinding::sign(identity, &key.public_key_der());
+        let spki = key.public_key_der();
+        let binding = CertBinding::sign(identity, &spki);
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
             .map_err(|e| generation_error("parameters", e))?;
         params.distinguished_name.push(
@@ -79,13 +82,24 @@ impl LocalCertificate {
         params
             .custom_extensions
             .push(rcgen::CustomExtension::from_oid_content(
-                &PLACEHOLDER_ARCS,
+                &BINDING_PLACEHOLDER,
                 binding.to_der(),
             ));
+        let mut replacements: Vec<(&[u64], Vec<u8>)> =
+            vec![(&BINDING_PLACEHOLDER, binding_oid_body())];
+        if let Some(make) = join_proof {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &JOIN_PROOF_PLACEHOLDER,
+                    make(&spki),
+                ));
+            replacements.push((&JOIN_PROOF_PLACEHOLDER, join_proof_oid_body()));
+        }
         let cert = params
             .self_signed(&key)
             .map_err(|e| generation_error("self-sign", e))?;
-        let der = patch_oid_and_resign(cert.der(), &key)?;
+        let der = patch_oids_and_resign(cert.der(), &key, &replacements)?;
         let private_key = dtls::crypto::CryptoPrivateKey::try_from(&key)
             .map_err(|e| generation_error("load key", e))?;
         let fingerprint = in8_artifact::cert::fingerprint(&der);
@@ -108,101 +122,6 @@ impl LocalCertificate {
     pub fn fingerprint(&self) -> [u8; 32] {
         self.fingerprint
     }
-}
-
-/// Reads one DER TLV at the start of `b`: (header length, total length).
-fn tlv(b: &[u8]) -> Result<(usize, usize)> {
-    let bad = || generation_error("DER", "unexpected certificate layout");
-    let first = *b.get(1).ok_or_else(bad)?;
-    let (hdr, len) = if first < 0x80 {
-        (2, usize::from(first))
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || b.len() < 2 + n {
-            return Err(bad());
-        }
-        let len = b[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
-        (2 + n, len)
-    };
-    if b.len() < hdr + len {
-        return Err(bad());
-    }
-    Ok((hdr, hdr + len))
-}
-
-fn der_len(len: usize, out: &mut Vec<u8>) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend_from_slice(&[0x81, len as u8]);
-    } else {
-        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
-    }
-}
-
-/// Replaces the placeholder OID by [`BINDING_OID`] and re-signs (ECDSA P-256 SHA-256).
-fn patch_oid_and_resign(cert: &[u8], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
-    use p256::ecdsa::signature::Signer;
-    use p256::pkcs8::DecodePrivateKey;
-
-    let placeholder = rcgen_oid_body(&PLACEHOLDER_ARCS);
-    let real = oid_body();
-    if placeholder.len() != real.len() {
-        return Err(generation_error("OID", "placeholder length mismatch"));
-    }
-    let (outer_hdr, outer_end) = tlv(cert)?;
-    let content = &cert[outer_hdr..outer_end];
-    let (_, tbs_end) = tlv(content)?;
-    let (_, alg_len) = tlv(&content[tbs_end..])?;
-    let mut tbs = content[..tbs_end].to_vec();
-    let alg = &content[tbs_end..tbs_end + alg_len];
-    let at = tbs
-        .windows(placeholder.len())
-        .position(|w| w == placeholder.as_slice())
-        .ok_or_else(|| generation_error("OID", "placeholder not found"))?;
-    tbs[at..at + real.len()].copy_from_slice(&real);
-
-    let signer = p256::ecdsa::SigningKey::from_pkcs8_der(key.serialized_der())
-        .map_err(|e| generation_error("signing key", e))?;
-    let sig: p256::ecdsa::Signature = signer.sign(&tbs);
-    let sig = sig.to_der();
-    let mut bits = vec![0x03];
-    der_len(sig.as_bytes().len() + 1, &mut bits);
-    bits.push(0);
-    bits.extend_from_slice(sig.as_bytes());
-
-    let body_len = tbs.len() + alg.len() + bits.len();
-    let mut out = vec![0x30];
-    der_len(body_len, &mut out);
-    out.extend_from_slice(&tbs);
-    out.extend_from_slice(alg);
-    out.extend_from_slice(&bits);
-    Ok(out)
-}
-
-/// DER body of an OID given as `u64` arcs (how rcgen writes it).
-fn rcgen_oid_body(arcs: &[u64]) -> Vec<u8> {
-    let mut body = vec![(arcs[0] * 40 + arcs[1]) as u8];
-    for &arc in &arcs[2..] {
-        let mut digits = Vec::new();
-        let mut v = arc;
-        loop {
-            digits.push((v & 0x7f) as u8);
-            v >>= 7;
-            if v == 0 {
-                break;
-            }
-        }
-        digits.reverse();
-        let n = digits.len();
-        for d in digits.iter_mut().take(n - 1) {
-            *d |= 0x80;
-        }
-        body.extend_from_slice(&digits);
-    }
-    body
 }
 
 /// How the peer's DTLS certificate is authenticated.
@@ -242,6 +161,12 @@ impl PeerAuth {
 pub(crate) struct PeerCertInfo {
     pub(crate) fingerprint: Option<[u8; 32]>,
     pub(crate) bound_node: Option<NodeId>,
+    /// The join-proof extension's content, undecoded (checked against the invitation after
+    /// the handshake, see `Endpoint::accept_join`).
+    pub(crate) join_proof: Option<Vec<u8>>,
+    /// [`key_binding`] of the certificate's public key (what a join proof must be made
+    /// over); all zero when the certificate could not be parsed.
+    pub(crate) key_binding: [u8; 32],
     pub(crate) rejection: Option<String>,
 }
 
@@ -254,15 +179,16 @@ pub(crate) fn verify_peer(
     der: &[u8],
 ) -> std::result::Result<PeerCertInfo, String> {
     let fingerprint = in8_artifact::cert::fingerprint(der);
-    let bound_node = match read_binding(der) {
-        Ok(b) => b,
+    let ext = match read_extensions(der) {
+        Ok(x) => x,
         Err(e) => {
             if matches!(auth, PeerAuth::Identity(_)) {
                 return Err(e);
             }
-            None
+            Extensions::default()
         }
     };
+    let bound_node = ext.bound_node;
     match auth {
         PeerAuth::Identity(node) => match bound_node {
             Some(n) if n == *node => {}
@@ -285,35 +211,59 @@ pub(crate) fn verify_peer(
     Ok(PeerCertInfo {
         fingerprint: Some(fingerprint),
         bound_node,
+        join_proof: ext.join_proof,
+        key_binding: ext.key_binding,
         rejection: None,
     })
 }
 
-/// Reads and verifies the binding extension: `Ok(Some(node))` when present and valid,
-/// `Ok(None)` when absent, `Err` when present but invalid or the certificate is not X.509.
-fn read_binding(der: &[u8]) -> std::result::Result<Option<NodeId>, String> {
+/// What [`read_extensions`] found in a certificate.
+#[derive(Default)]
+struct Extensions {
+    bound_node: Option<NodeId>,
+    join_proof: Option<Vec<u8>>,
+    key_binding: [u8; 32],
+}
+
+/// Parses the certificate, verifies the identity binding extension when present, and
+/// collects the join-proof extension. `Err` when the certificate is not X.509, carries
+/// either extension twice, or carries a binding that does not verify.
+fn read_extensions(der: &[u8]) -> std::result::Result<Extensions, String> {
     let (rest, cert) =
         X509Certificate::from_der(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
     if !rest.is_empty() {
         return Err("trailing bytes after the certificate".into());
     }
     let spki = cert.tbs_certificate.subject_pki.raw;
-    let body = oid_body();
-    let mut found = None;
+    let (binding_oid, join_oid) = (binding_oid_body(), join_proof_oid_body());
+    let (mut binding, mut join_proof) = (None, None);
     for ext in cert.tbs_certificate.extensions() {
-        if ext.oid.as_bytes() == body.as_slice() {
-            if found.is_some() {
-                return Err("two identity binding extensions".into());
-            }
-            found = Some(ext.value);
+        let oid = ext.oid.as_bytes();
+        let (slot, what) = if oid == binding_oid.as_slice() {
+            (&mut binding, "identity binding")
+        } else if oid == join_oid.as_slice() {
+            (&mut join_proof, "join proof")
+        } else {
+            continue;
+        };
+        if slot.replace(ext.value).is_some() {
+            return Err(format!("two {what} extensions"));
         }
     }
-    let Some(value) = found else { return Ok(None) };
-    let binding = CertBinding::from_der(value).map_err(|e| e.to_string())?;
-    binding
-        .verify(&binding.node, spki)
-        .map_err(|e| format!("identity binding does not verify: {e}"))?;
-    Ok(Some(binding.node))
+    let bound_node = match binding {
+        None => None,
+        Some(value) => {
+            let b = CertBinding::from_der(value).map_err(|e| e.to_string())?;
+            b.verify(&b.node, spki)
+                .map_err(|e| format!("identity binding does not verify: {e}"))?;
+            Some(b.node)
+        }
+    };
+    Ok(Extensions {
+        bound_node,
+        join_proof: join_proof.map(<[u8]>::to_vec),
+        key_binding: key_binding(spki),
+    })
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {
@@ -327,25 +277,12 @@ mod tests {
     use in8_artifact::fixtures;
 
     #[test]
-    fn oid_body_is_the_binding_oid() {
-        // 2.25.<uuid>: decode the DER body back (x509-parser prints arcs above 64 bits in
-        // hex, so decode by hand).
-        let body = oid_body();
-        assert_eq!(body[0], 2 * 40 + 25);
-        let uuid = body[1..]
-            .iter()
-            .fold(0u128, |acc, d| (acc << 7) | u128::from(d & 0x7f));
-        assert_eq!(format!("2.25.{uuid}"), in8_artifact::cert::BINDING_OID);
-        assert!(body[1..body.len() - 1].iter().all(|d| d & 0x80 != 0));
-        assert_eq!(body[body.len() - 1] & 0x80, 0);
-        assert_eq!(rcgen_oid_body(&PLACEHOLDER_ARCS).len(), oid_body().len());
-    }
-
-    #[test]
     fn generated_certificate_carries_a_valid_binding() {
         let alice = fixtures::alice();
         let c = LocalCertificate::generate(&alice).unwrap();
-        assert_eq!(read_binding(c.der()).unwrap(), Some(alice.node_id()));
+        let ext = read_extensions(c.der()).unwrap();
+        assert_eq!(ext.bound_node, Some(alice.node_id()));
+        assert!(ext.join_proof.is_none());
         // The re-signed certificate still verifies under its own key.
         let (_, x) = X509Certificate::from_der(c.der()).unwrap();
         {
@@ -383,6 +320,33 @@ mod tests {
     }
 
     #[test]
+    fn a_join_certificate_carries_a_proof_bound_to_its_own_key() {
+        let bob = fixtures::bob();
+        let inv = fixtures::invitation();
+        let c = LocalCertificate::generate_for_join(&bob, &inv).unwrap();
+        let info = verify_peer(&PeerAuth::AnyCertificate, c.der()).unwrap();
+        assert_eq!(info.bound_node, Some(bob.node_id()));
+        let proof = JoinProof::decode(info.join_proof.as_deref().unwrap()).unwrap();
+        assert_eq!(proof.verify(&inv, &info.key_binding), Ok(bob.node_id()));
+        // The key binding is the certificate's own key: another certificate's differs.
+        let other = LocalCertificate::generate_for_join(&bob, &inv).unwrap();
+        let other = verify_peer(&PeerAuth::AnyCertificate, other.der()).unwrap();
+        assert_ne!(other.key_binding, info.key_binding);
+        assert!(proof.verify(&inv, &other.key_binding).is_err());
+        // A plain certificate has no proof; arbitrary bytes are carried as given.
+        let plain = LocalCertificate::generate(&bob).unwrap();
+        assert!(
+            verify_peer(&PeerAuth::AnyCertificate, plain.der())
+                .unwrap()
+                .join_proof
+                .is_none()
+        );
+        let junk = LocalCertificate::generate_with_join_proof(&bob, b"junk").unwrap();
+        let junk = verify_peer(&PeerAuth::Identity(bob.node_id()), junk.der()).unwrap();
+        assert_eq!(junk.join_proof.as_deref(), Some(&b"junk"[..]));
+    }
+
+    #[test]
     fn a_binding_copied_onto_another_key_is_refused() {
         // Mallory copies Alice's binding extension into a certificate for her own key.
         let alice = fixtures::alice();
@@ -392,12 +356,17 @@ mod tests {
         params
             .custom_extensions
             .push(rcgen::CustomExtension::from_oid_content(
-                &PLACEHOLDER_ARCS,
+                &BINDING_PLACEHOLDER,
                 binding.to_der(),
             ));
         let cert = params.self_signed(&key).unwrap();
-        let der = patch_oid_and_resign(cert.der(), &key).unwrap();
-        assert!(read_binding(&der).is_err());
+        let der = patch_oids_and_resign(
+            cert.der(),
+            &key,
+            &[(&BINDING_PLACEHOLDER, binding_oid_body())],
+        )
+        .unwrap();
+        assert!(read_extensions(&der).is_err());
         assert!(verify_peer(&PeerAuth::Identity(alice.node_id()), &der).is_err());
     }
 }

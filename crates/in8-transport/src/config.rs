@@ -19,9 +19,16 @@ pub struct Config {
     pub ice_queue: usize,
     /// DTLS handshake time limit (default 10 s).
     pub handshake_timeout: Duration,
-    /// Time limit for the join proof and verdict exchange, and for the SCTP association
-    /// set-up (default 10 s).
+    /// Time limit for the invitee to receive the inviter's verdict after the DTLS handshake,
+    /// and for the SCTP association set-up (default 10 s).
     pub join_timeout: Duration,
+    /// Whether the DTLS server answers the first ClientHello directly instead of with a
+    /// HelloVerifyRequest cookie (default `true`: saves one round trip). The cookie proves
+    /// that the client receives at its address; an endpoint only runs a DTLS server for a
+    /// remote address its caller named, and in8-core names only addresses that passed an
+    /// authenticated ICE check. Set it to `false` if you accept sessions from addresses
+    /// nothing has verified.
+    pub skip_hello_verify: bool,
     /// First DTLS retransmission interval (default 500 ms; the library doubles it).
     pub flight_interval: Duration,
     /// DTLS handshake fragment size (default 1200 bytes, the WebRTC path-MTU assumption).
@@ -55,6 +62,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Limit for an orderly close to flush queued data (default 5 s).
     pub close_timeout: Duration,
+    /// Join certificates (a fresh key and certificate carrying the join proof, one per
+    /// invitation) kept for reuse by [`crate::Endpoint::join_certificate`] (default 16;
+    /// the oldest is dropped beyond it).
+    pub join_certificates: usize,
     /// Clock for invitation expiry and ledger redemption (default: system time).
     pub clock: Clock,
 }
@@ -92,6 +103,7 @@ impl Default for Config {
             ice_queue: 1024,
             handshake_timeout: Duration::from_secs(10),
             join_timeout: Duration::from_secs(10),
+            skip_hello_verify: true,
             flight_interval: Duration::from_millis(500),
             mtu: 1200,
             sctp_packet_size: 1191,
@@ -104,6 +116,7 @@ impl Default for Config {
             keepalive_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
+            join_certificates: 16,
             clock: Arc::new(system_clock),
         }
     }

@@ -1,12 +1,13 @@
 //! The endpoint: one UDP socket, its receive loop (the RFC 7983 demultiplexer) and the
 //! interface through which the ICE layer sends and receives STUN and TURN channel data.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use in8_artifact::{Identity, NodeId};
+use in8_artifact::{Identity, Invitation, InviteId, NodeId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
@@ -114,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) local: SocketAddr,
     pub(crate) identity: Identity,
     pub(crate) cert: LocalCertificate,
+    /// Join certificates by invitation, oldest first (at most `config.join_certificates`).
+    join_certs: Mutex<VecDeque<(InviteId, LocalCertificate)>>,
     pub(crate) config: Config,
     pub(crate) routes: Routes,
     pub(crate) counters: Arc<Counters>,
@@ -210,6 +213,7 @@ impl Endpoint {
             local,
             identity,
             cert,
+            join_certs: Mutex::new(VecDeque::new()),
             config,
             routes,
             counters,
@@ -231,6 +235,41 @@ impl Endpoint {
     /// This node's DTLS certificate (its fingerprint is what an invitation or RSVP pins).
     pub fn certificate(&self) -> &LocalCertificate {
         &self.shared.cert
+    }
+
+    /// The certificate this node presents when it joins through `invitation`: a fresh key
+    /// and certificate carrying the join proof for it
+    /// ([`LocalCertificate::generate_for_join`]), made on first use and reused for later
+    /// attempts at the same invitation, so that an RSVP can pin its fingerprint for phase
+    /// 2. The last [`Config::join_certificates`] are kept.
+    pub fn join_certificate(&self, invitation: &Invitation) -> Result<LocalCertificate> {
+        let id = invitation.invite_id();
+        let cached = self
+            .shared
+            .join_certs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, c)| c.clone());
+        if let Some(cert) = cached {
+            return Ok(cert);
+        }
+        let cert = LocalCertificate::generate_for_join(&self.shared.identity, invitation)?;
+        let mut certs = self
+            .shared
+            .join_certs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = certs.iter().find(|(i, _)| *i == id) {
+            // Another task made one meanwhile: keep the first, so both present the same.
+            return Ok(c.clone());
+        }
+        while certs.len() >= self.shared.config.join_certificates.max(1) {
+            certs.pop_front();
+        }
+        certs.push_back((id, cert.clone()));
+        Ok(cert)
     }
 
     /// The configuration.

@@ -1,9 +1,18 @@
 //! Sessions opened from an invitation (the join proof) and between members.
+//!
+//! The order of events, counted in round trips from the invitee's first ICE check
+//! (docs/results/core.md has the measured timeline):
+//!
+//! 1. ICE check → response;
+//! 2. ClientHello → ServerHello … ServerHelloDone (no HelloVerifyRequest, see
+//!    `Config::skip_hello_verify`);
+//! 3. the invitee's Certificate (with the join proof), ClientKeyExchange,
+//!    CertificateVerify, Finished → the inviter's Finished, then its verdict and, when it
+//!    accepts, its SCTP INIT in the same flight;
+//! 4. INIT ACK → COOKIE ECHO: the invitee's association is up, the session is open.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use std::time::Duration;
 
 use bytes::Bytes;
 use in8_artifact::{Invitation, Ledger};
@@ -16,11 +25,18 @@ use crate::path::Via;
 use crate::secure::{DtlsRole, SecureConn};
 use crate::session::Session;
 
+/// Whether a record looks like an SCTP packet between in8's SCTP ports (the 12-byte common
+/// header starts with source and destination port 5000, RFC 9260 §3.1).
+fn is_sctp(record: &[u8]) -> bool {
+    record.len() >= 12 && record[..4] == [0x13, 0x88, 0x13, 0x88]
+}
+
 impl Endpoint {
     /// The invitee's side: DTLS client towards the inviter at `remote` (the nominated ICE
-    /// pair), authenticating the inviter's certificate from the invitation (pinned
-    /// fingerprint, or the issuer's binding); then sends the join proof as the first
-    /// message and waits for the inviter's verdict.
+    /// pair), presenting its join certificate for `invitation` (which carries the join
+    /// proof, [`Endpoint::join_certificate`]) and authenticating the inviter's certificate
+    /// from the invitation (pinned fingerprint, or the issuer's binding); then waits for
+    /// the inviter's verdict and answers its SCTP association.
     pub async fn join(&self, remote: SocketAddr, invitation: &Invitation) -> Result<Session> {
         self.join_via(remote, invitation, Via::Direct).await
     }
@@ -32,22 +48,37 @@ impl Endpoint {
         invitation: &Invitation,
         via: Via,
     ) -> Result<Session> {
+        let cert = self.join_certificate(invitation)?;
+        let auth = PeerAuth::for_invitation(invitation);
         let conn = self
-            .connect_dtls_via(
-                remote,
-                DtlsRole::Client,
-                PeerAuth::for_invitation(invitation),
-                via,
-            )
+            .handshake(remote, DtlsRole::Client, auth, via, &cert)
             .await?;
-        let proof = JoinProof::create(&self.shared.identity, invitation, &conn.channel_binding());
-        let verdict =
-            exchange_proof(&conn, &proof.to_bytes(), self.shared.config.join_timeout).await;
-        match verdict {
-            Ok(Ok(())) => conn.into_session(Some(invitation.issuer)).await,
+        let first = match conn.recv_record(self.shared.config.join_timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                conn.close().await;
+                return Err(match e {
+                    Error::Timeout { remote, after, .. } => Error::Timeout {
+                        stage: "join verdict",
+                        remote,
+                        after,
+                    },
+                    e => e,
+                });
+            }
+        };
+        match decode_verdict(&first) {
+            Ok(Ok(())) => conn.into_session_with(Some(invitation.issuer), None).await,
             Ok(Err(refusal)) => {
                 conn.close().await;
                 Err(Error::JoinRefused(refusal))
+            }
+            // The verdict record was lost (DTLS does not retransmit application data) and
+            // the inviter's SCTP INIT came first: the inviter starts SCTP only after it
+            // accepted, so the INIT is the acceptance. SCTP repeats it until answered.
+            Err(_) if is_sctp(&first) => {
+                conn.into_session_with(Some(invitation.issuer), Some(first))
+                    .await
             }
             Err(e) => {
                 conn.close().await;
@@ -58,12 +89,13 @@ impl Endpoint {
 
     /// The inviter's side: DTLS server for the invitee at `remote`. `expect` authenticates
     /// the invitee's certificate when it is known (after an RSVP that pinned it), else use
-    /// [`PeerAuth::AnyCertificate`] (phase 1). The first application message must be a
-    /// join proof for `invitation` bound to this DTLS session; the inviter verifies it,
-    /// checks the validity period, redeems the invitation in `ledger`, answers with a
-    /// verdict, and only then starts SCTP and returns the session. Anything else — data
-    /// before the proof, a forged or replayed proof, a used-up invitation — closes the
-    /// DTLS session and returns [`Error::JoinRejected`]; nothing is redeemed.
+    /// [`PeerAuth::AnyCertificate`] (phase 1). The invitee's certificate must carry a join
+    /// proof for `invitation` made over that certificate's key; once the handshake is done
+    /// the inviter verifies it, checks the validity period, redeems the invitation in
+    /// `ledger`, sends its verdict and, when it accepts, starts SCTP (as the SCTP client)
+    /// and returns the session. A missing, forged or copied proof, or a used-up, expired or
+    /// revoked invitation, is answered with a refusal verdict, closes the DTLS session and
+    /// returns [`Error::JoinRejected`]; nothing is redeemed.
     pub async fn accept_join(
         &self,
         remote: SocketAddr,
@@ -84,47 +116,36 @@ impl Endpoint {
         expect: PeerAuth,
         via: Via,
     ) -> Result<Session> {
-        let conn = self
-            .connect_dtls_via(remote, DtlsRole::Server, expect, via)
-            .await?;
-        let first = match conn.recv_record(self.shared.config.join_timeout).await {
-            Ok(r) => r,
-            Err(e) => {
-                conn.close().await;
-                return Err(e);
-            }
-        };
-        match self.judge(&conn, &first, invitation, ledger.as_ref()) {
-            Ok(node) => {
-                let verdict = Bytes::copy_from_slice(&encode_verdict(Ok(())));
-                conn.send_record(&verdict).await?;
-                // A repeated proof (our verdict was lost) is answered again by the session.
-                conn.into_session_answering(Some(node), Some((first, verdict)))
-                    .await
-            }
-            Err(refusal) => {
-                // Sent twice: the session closes right after, so a lost refusal could not
-                // be repeated on request.
-                for _ in 0..2 {
-                    let _ = conn.send_record(&encode_verdict(Err(refusal))).await;
-                }
-                conn.close().await;
-                Err(Error::JoinRejected(refusal))
-            }
-        }
+        self.reserve_accept(remote, via)?
+            .accept_join(invitation, ledger, expect)
+            .await
+    }
+
+    /// Registers the route for `remote` now, so that its DTLS datagrams are queued from this
+    /// moment on, and returns the handle to run [`PendingAccept::accept_join`] on later
+    /// (e.g. in a spawned task). Call it before answering the peer's first connectivity
+    /// check, or its ClientHello may arrive before the route exists and be dropped (costing
+    /// a DTLS retransmission, 500 ms by default). Dropping the handle releases the route.
+    pub fn reserve_accept(&self, remote: SocketAddr, via: Via) -> Result<PendingAccept> {
+        Ok(PendingAccept {
+            endpoint: self.clone(),
+            path: self.shared.open_path(remote, via)?,
+        })
     }
 
     fn judge(
         &self,
         conn: &SecureConn,
-        first: &[u8],
         invitation: &Invitation,
         ledger: &dyn Ledger,
     ) -> std::result::Result<in8_artifact::NodeId, Refusal> {
-        // Any data before the proof closes the session: the first record must parse as a
-        // join proof.
-        let proof = JoinProof::decode(first).map_err(|_| Refusal::NotAJoinProof)?;
-        let node = proof.verify(invitation, &conn.channel_binding())?;
+        let raw = conn
+            .peer_cert
+            .join_proof
+            .as_deref()
+            .ok_or(Refusal::NotAJoinProof)?;
+        let proof = JoinProof::decode(raw).map_err(|_| Refusal::NotAJoinProof)?;
+        let node = proof.verify(invitation, &conn.peer_cert.key_binding)?;
         // A certificate that carries a binding must be bound to the proven identity.
         if let Some(bound) = conn.peer_bound_node()
             && bound != node
@@ -167,34 +188,55 @@ impl Endpoint {
         };
         let conn = self.connect_dtls(remote, role, peer).await?;
         let node = node.or(conn.peer_bound_node());
-        conn.into_session(node).await
+        conn.into_session_with(node, None).await
     }
 }
 
-/// Sends the join proof and waits for the verdict, sending the proof again (with doubling
-/// intervals from 200 ms) while no verdict arrives: DTLS application records are not
-/// retransmitted by DTLS itself.
-async fn exchange_proof(
-    conn: &SecureConn,
-    proof: &[u8],
-    limit: Duration,
-) -> Result<crate::join::Verdict> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut interval = Duration::from_millis(200);
-    loop {
-        conn.send_record(proof).await?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Err(Error::Timeout {
-                stage: "join verdict",
-                remote: conn.remote_addr(),
-                after: limit,
-            });
-        }
-        match conn.recv_record(interval.min(left)).await {
-            Ok(record) => return decode_verdict(&record),
-            Err(Error::Timeout { .. }) => interval = (interval * 2).min(Duration::from_secs(2)),
-            Err(e) => return Err(e),
+/// A route reserved for an invitee's DTLS datagrams ([`Endpoint::reserve_accept`]).
+pub struct PendingAccept {
+    endpoint: Endpoint,
+    path: Arc<crate::path::PathConn>,
+}
+
+impl std::fmt::Debug for PendingAccept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAccept")
+            .field("remote", &self.path.remote())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingAccept {
+    /// Runs [`Endpoint::accept_join`] on the reserved route.
+    pub async fn accept_join(
+        self,
+        invitation: &Invitation,
+        ledger: Arc<dyn Ledger>,
+        expect: PeerAuth,
+    ) -> Result<Session> {
+        let endpoint = self.endpoint;
+        let cert = endpoint.shared.cert.clone();
+        let conn = endpoint
+            .handshake_on(self.path, DtlsRole::Server, expect, &cert)
+            .await?;
+        match endpoint.judge(&conn, invitation, ledger.as_ref()) {
+            Ok(node) => {
+                let verdict = Bytes::copy_from_slice(&encode_verdict(Ok(())));
+                if let Err(e) = conn.send_record(&verdict).await {
+                    conn.close().await;
+                    return Err(e);
+                }
+                conn.into_session_with(Some(node), None).await
+            }
+            Err(refusal) => {
+                // Sent twice: the session closes right after, so a lost refusal could not
+                // be repeated on request.
+                for _ in 0..2 {
+                    let _ = conn.send_record(&encode_verdict(Err(refusal))).await;
+                }
+                conn.close().await;
+                Err(Error::JoinRejected(refusal))
+            }
         }
     }
 }

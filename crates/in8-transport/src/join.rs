@@ -1,11 +1,16 @@
-//! The join proof and the inviter's verdict: the first two DTLS application records of a
-//! session opened from an invitation.
+//! The join proof and the inviter's verdict.
 //!
 //! In phase 1 the inviter cannot know the invitee's certificate in advance, so the invitee
-//! proves, over the freshly established DTLS session, that it holds the invitation:
+//! proves that it holds the invitation inside the certificate it presents in the DTLS
+//! handshake: [`crate::LocalCertificate::generate_for_join`] makes a fresh key pair and a
+//! certificate carrying the proof in the extension [`join_proof_oid`] (`<binding OID>.1`).
+//! The inviter reads it in the handshake's certificate check, verifies it once the
+//! handshake is done, redeems the invitation and sends the verdict as its first DTLS
+//! application record, directly followed by its SCTP INIT. Carrying the proof in the
+//! certificate instead of a record of its own saves a round trip (docs/results/core.md).
 //!
 //! ```text
-//! JoinProof (149 bytes)
+//! JoinProof (149 bytes, the content of the join-proof extension)
 //!   0..4     "in8j"          magic
 //!   4        0x01            version
 //!   5..21    invite id       (16) which invitation this redeems
@@ -14,17 +19,21 @@
 //!                                   || binding || invite id || node id)
 //!   85..149  signature       (64) node's ed25519 signature, purpose "join proof",
 //!                                   over invite id || binding || mac
-//! Verdict (6 bytes)
+//! Verdict (6 bytes, the inviter's first application record)
 //!   0..4     "in8v"          magic
 //!   4        0x01            version
 //!   5        code            0 accepted, else a [`Refusal`] code
 //! ```
 //!
-//! `binding` is 32 bytes of the DTLS keying-material exporter (RFC 5705, label
-//! [`EXPORTER_LABEL`], no context) of this very session: a proof recorded on one DTLS
-//! session fails on any other, so it cannot be replayed. The MAC proves possession of the
-//! invitation's join key; the signature binds the invitee's identity to the session (it
-//! becomes the authenticated peer id).
+//! `binding` is [`key_binding`] of the certificate's SubjectPublicKeyInfo: SHA-256 over
+//! the label [`KEY_BINDING_LABEL`] and the DER key. A proof copied into a certificate for
+//! another key fails, and the DTLS CertificateVerify message proves that the invitee holds
+//! the private key of the certificate it sent, so a proof seen on the wire (DTLS 1.2 sends
+//! certificates in the clear) cannot be replayed by anyone else. The MAC proves possession
+//! of the invitation's join key; the signature binds the invitee's identity to the key (it
+//! becomes the authenticated peer id). What an observer learns from the clear-text proof —
+//! the invitee's node id and the invite id — is already visible in the certificate's
+//! identity binding and the ICE checks' USERNAME.
 
 use hmac::{Hmac, Mac};
 use in8_artifact::{Identity, Invitation, InviteId, NodeId};
@@ -33,11 +42,30 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 
-/// Exporter label for the channel binding (RFC 5705 §4: labels starting with "EXPORTER"
-/// are for private use).
+/// Exporter label for [`crate::SecureConn::channel_binding`] (RFC 5705 §4: labels starting
+/// with "EXPORTER" are for private use). The label keeps its historical name; join proofs
+/// are now bound to the certificate key ([`key_binding`]), not to the exporter.
 pub const EXPORTER_LABEL: &str = "EXPORTER-in8-join-proof";
 /// Length of the channel-binding value taken from the exporter.
 pub const BINDING_LEN: usize = 32;
+/// Label hashed in front of the certificate key by [`key_binding`].
+pub const KEY_BINDING_LABEL: &[u8] = b"in8/v1/join-cert-key\0";
+
+/// The value a join proof is made over: SHA-256(`KEY_BINDING_LABEL` || `spki`), where
+/// `spki` is the DER SubjectPublicKeyInfo of the certificate that carries the proof.
+pub fn key_binding(spki: &[u8]) -> [u8; BINDING_LEN] {
+    use sha2::Digest;
+    let mut h = Sha256::new();
+    h.update(KEY_BINDING_LABEL);
+    h.update(spki);
+    h.finalize().into()
+}
+
+/// The join-proof certificate extension's OID: the identity-binding OID
+/// ([`in8_artifact::cert::BINDING_OID`]) with the arc `1` appended.
+pub fn join_proof_oid() -> String {
+    format!("{}.1", in8_artifact::cert::BINDING_OID)
+}
 /// Encoded size of a [`JoinProof`].
 pub const JOIN_PROOF_LEN: usize = 149;
 /// Encoded size of a verdict.
@@ -64,7 +92,7 @@ pub enum Refusal {
     Expired,
     /// The invitation was revoked.
     Revoked,
-    /// The first message was not a join proof (data before the proof).
+    /// The invitee's certificate carried no join proof (or one that does not parse).
     NotAJoinProof,
     /// The inviter could not record the redemption (ledger unavailable or full).
     Unavailable,
@@ -109,7 +137,7 @@ impl std::fmt::Display for Refusal {
             }
             Self::Expired => "the invitation has expired or is not yet valid; ask for a new one",
             Self::Revoked => "the invitation was revoked by its issuer",
-            Self::NotAJoinProof => "the first message was not a join proof",
+            Self::NotAJoinProof => "the certificate carried no readable join proof",
             Self::Unavailable => "the inviter could not record the redemption; try again",
         })
     }
@@ -145,7 +173,8 @@ fn mac(invitation: &Invitation, binding: &[u8; BINDING_LEN], node: &NodeId) -> H
 }
 
 impl JoinProof {
-    /// Makes the proof for `invitation` on the session whose channel binding is `binding`.
+    /// Makes the proof for `invitation`, bound to the certificate key whose
+    /// [`key_binding`] is `binding`.
     pub fn create(
         identity: &Identity,
         invitation: &Invitation,
@@ -166,8 +195,8 @@ impl JoinProof {
         }
     }
 
-    /// Checks the proof against the invitation and this session's channel binding;
-    /// returns the proven invitee id. Does not touch the ledger.
+    /// Checks the proof against the invitation and the [`key_binding`] of the certificate
+    /// that carried it; returns the proven invitee id. Does not touch the ledger.
     pub fn verify(
         &self,
         invitation: &Invitation,
@@ -318,12 +347,30 @@ mod tests {
     );
 
     #[test]
+    fn key_binding_vector() {
+        // SHA-256("in8/v1/join-cert-key" 0x00 || "spki"), pinned (docs/transport.md).
+        assert_eq!(
+            hex(&key_binding(b"spki")),
+            KEY_BINDING_SPKI,
+            "the key binding changed"
+        );
+        assert_ne!(key_binding(b"spki"), key_binding(b"spkj"));
+        assert_eq!(
+            join_proof_oid(),
+            format!("{}.1", in8_artifact::cert::BINDING_OID)
+        );
+    }
+
+    const KEY_BINDING_SPKI: &str =
+        "76162e3b319c8afb7a62a7415acb73c7257102ceffc649b72aeb942cf77000f6";
+
+    #[test]
     fn verifies_and_rejects() {
         let inv = fixtures::invitation();
         let bob = fixtures::bob();
         let p = JoinProof::create(&bob, &inv, &[7; 32]);
         assert_eq!(p.verify(&inv, &[7; 32]), Ok(bob.node_id()));
-        // Another session (channel binding): the replay fails.
+        // Another certificate key: the copied proof fails.
         assert_eq!(p.verify(&inv, &[8; 32]), Err(Refusal::BadProof));
         // Another invitation.
         let mut other = inv.clone();

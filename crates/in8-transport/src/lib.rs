@@ -37,6 +37,7 @@
 
 mod byte_stream;
 mod cert;
+mod cert_der;
 mod channel;
 mod config;
 pub mod dcep;
@@ -62,6 +63,7 @@ pub use endpoint::{
     DatagramSender, Endpoint, EndpointStats, IceDatagram, IceLink, MAX_DATAGRAM, route_datagram,
 };
 pub use error::{CloseReason, Error, Result};
+pub use invite::PendingAccept;
 pub use join::{JoinProof, Refusal};
 pub use path::Via;
 pub use secure::{DtlsRole, SecureConn};

@@ -20,10 +20,9 @@ pub(crate) struct RecordConn {
     pub(crate) sent: Arc<Activity>,
     pub(crate) peer_closed: Arc<Notify>,
     pub(crate) peer_closed_flag: AtomicBool,
-    /// Inviter only: (the accepted join proof, its verdict). The proof and verdict are
-    /// plain DTLS records with no retransmission of their own: when the verdict is lost,
-    /// the invitee sends its proof again, and the answer is the same verdict.
-    pub(crate) answer: Option<(Bytes, Bytes)>,
+    /// A record read before SCTP started (the invitee's first record when the verdict was
+    /// lost and the inviter's INIT came first), handed to SCTP before anything else.
+    pub(crate) pending: std::sync::Mutex<Option<Bytes>>,
 }
 
 type UtilResult<T> = std::result::Result<T, webrtc_util::Error>;
@@ -56,15 +55,19 @@ impl webrtc_util::Conn for RecordConn {
     }
 
     async fn recv(&self, buf: &mut [u8]) -> UtilResult<usize> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(first) = pending {
+            let n = first.len().min(buf.len());
+            buf[..n].copy_from_slice(&first[..n]);
+            return Ok(n);
+        }
         loop {
             match self.dtls.read(buf, None).await {
                 Ok(0) => continue,
-                Ok(n) if self.answer.as_ref().is_some_and(|(p, _)| p[..] == buf[..n]) => {
-                    if let Some((_, verdict)) = &self.answer {
-                        let _ = self.dtls.write(verdict, None).await;
-                    }
-                    continue;
-                }
                 Ok(n) => {
                     if ends_association(&buf[..n])
                         && !self.peer_closed_flag.swap(true, Ordering::SeqCst)

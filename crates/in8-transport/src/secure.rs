@@ -11,7 +11,7 @@ use dtls::conn::DTLSConn;
 use in8_artifact::NodeId;
 use webrtc_util::KeyingMaterialExporter;
 
-use crate::cert::{PeerAuth, PeerCertInfo, PeerCertSlot, verify_peer};
+use crate::cert::{LocalCertificate, PeerAuth, PeerCertInfo, PeerCertSlot, verify_peer};
 use crate::endpoint::{Endpoint, Shared};
 use crate::error::{Error, Result};
 use crate::join::{BINDING_LEN, EXPORTER_LABEL};
@@ -62,6 +62,7 @@ fn dtls_config(
     role: DtlsRole,
     auth: PeerAuth,
     slot: PeerCertSlot,
+    cert: &LocalCertificate,
 ) -> dtls::config::Config {
     let verify = move |certs: &[Vec<u8>], _chains: &[rustls_pki_types::CertificateDer<'static>]| {
         let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,7 +83,7 @@ fn dtls_config(
     };
     let c = &shared.config;
     dtls::config::Config {
-        certificates: vec![shared.cert.dtls.clone()],
+        certificates: vec![cert.dtls.clone()],
         cipher_suites: CIPHER_SUITES.to_vec(),
         extended_master_secret: ExtendedMasterSecretType::Require,
         // Authentication is ours (identity binding or pinned fingerprint), not web PKI:
@@ -94,6 +95,13 @@ fn dtls_config(
         },
         verify_peer_certificate: Some(Arc::new(verify)),
         server_name: "in8".into(),
+        // RFC 6347 §4.2.1: "DTLS servers SHOULD perform a cookie exchange whenever a new
+        // handshake is being performed." The cookie proves that the client receives at
+        // its source address; here a DTLS server only runs for an address its caller
+        // named after ICE proved exactly that (an authenticated connectivity check, RFC
+        // 8445 §7.2.5), so the exchange would cost a round trip and add nothing
+        // (`Config::skip_hello_verify`, third_party/dtls/PATCHES.md).
+        insecure_skip_verify_hello: role == DtlsRole::Server && c.skip_hello_verify,
         flight_interval: c.flight_interval,
         mtu: c.mtu,
         ..Default::default()
@@ -121,10 +129,49 @@ impl Endpoint {
         auth: PeerAuth,
         via: Via,
     ) -> Result<SecureConn> {
+        let cert = self.shared.cert.clone();
+        self.handshake(remote, role, auth, via, &cert).await
+    }
+
+    /// [`Endpoint::connect_dtls`] presenting `cert` instead of this node's certificate
+    /// (e.g. a join certificate from [`Endpoint::join_certificate`], or one made by a test
+    /// harness with [`LocalCertificate::generate_with_join_proof`]).
+    pub async fn connect_dtls_presenting(
+        &self,
+        remote: SocketAddr,
+        role: DtlsRole,
+        auth: PeerAuth,
+        cert: &LocalCertificate,
+    ) -> Result<SecureConn> {
+        self.handshake(remote, role, auth, Via::Direct, cert).await
+    }
+
+    /// The DTLS handshake, presenting `cert` (this node's certificate, or a join
+    /// certificate carrying a join proof).
+    pub(crate) async fn handshake(
+        &self,
+        remote: SocketAddr,
+        role: DtlsRole,
+        auth: PeerAuth,
+        via: Via,
+        cert: &LocalCertificate,
+    ) -> Result<SecureConn> {
+        let path = self.shared.open_path(remote, via)?;
+        self.handshake_on(path, role, auth, cert).await
+    }
+
+    /// The DTLS handshake on a path already opened (its route registered).
+    pub(crate) async fn handshake_on(
+        &self,
+        path: Arc<PathConn>,
+        role: DtlsRole,
+        auth: PeerAuth,
+        cert: &LocalCertificate,
+    ) -> Result<SecureConn> {
         let shared = &self.shared;
-        let path = shared.open_path(remote, via)?;
+        let remote = path.remote();
         let slot = PeerCertSlot::default();
-        let config = dtls_config(shared, role, auth, Arc::clone(&slot));
+        let config = dtls_config(shared, role, auth, Arc::clone(&slot), cert);
         let conn: Arc<dyn webrtc_util::Conn + Send + Sync> = Arc::clone(&path) as _;
         let limit = shared.config.handshake_timeout;
         let result = tokio::time::timeout(

@@ -6,7 +6,8 @@
 //! hence, explicit IP addresses cannot be used in the SCTP control chunks. As a
 //! consequence, the SCTP associations carried over DTLS can only be single-homed."
 //! Each SCTP packet is one DTLS application record; the association is set up only after
-//! the DTLS handshake (and, for an invitation, the join proof) succeeded.
+//! the DTLS handshake (and, for an invitation, the join proof) succeeded. The DTLS server
+//! is the SCTP client (see [`SecureConn::into_session`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -138,15 +139,21 @@ impl std::fmt::Debug for Session {
 
 impl SecureConn {
     /// Starts SCTP over this DTLS connection (RFC 8261) and returns the session. `peer` is
-    /// the authenticated peer id the session reports. The DTLS client is the SCTP client.
+    /// the authenticated peer id the session reports. Both sides must call it.
+    ///
+    /// The DTLS server is the SCTP client: its handshake ends half a round trip before the
+    /// client's (its Finished is the last flight), so its INIT travels right behind that
+    /// flight and the DTLS client's association is up one round trip after its own
+    /// handshake, instead of two.
     pub async fn into_session(self, peer: Option<NodeId>) -> Result<Session> {
-        self.into_session_answering(peer, None).await
+        self.into_session_with(peer, None).await
     }
 
-    pub(crate) async fn into_session_answering(
+    /// [`SecureConn::into_session`], handing SCTP a `first` record that was already read.
+    pub(crate) async fn into_session_with(
         self,
         peer: Option<NodeId>,
-        answer: Option<(Bytes, Bytes)>,
+        first: Option<Bytes>,
     ) -> Result<Session> {
         let remote = self.path.remote();
         let config = &self.endpoint.config;
@@ -160,7 +167,7 @@ impl SecureConn {
             sent: Arc::clone(&sent),
             peer_closed: Arc::clone(&peer_closed),
             peer_closed_flag: AtomicBool::new(false),
-            answer,
+            pending: std::sync::Mutex::new(first),
         });
         let sctp = SctpConfig {
             net_conn: record_conn as _,
@@ -174,8 +181,8 @@ impl SecureConn {
         let limit = config.join_timeout;
         let setup = async {
             match self.role {
-                DtlsRole::Client => tokio::time::timeout(limit, Association::client(sctp)).await,
-                DtlsRole::Server => tokio::time::timeout(limit, Association::server(sctp)).await,
+                DtlsRole::Server => tokio::time::timeout(limit, Association::client(sctp)).await,
+                DtlsRole::Client => tokio::time::timeout(limit, Association::server(sctp)).await,
             }
         };
         // If the peer closes DTLS meanwhile (e.g. it refused us), fail now rather than

@@ -1,5 +1,6 @@
 //! DTLS authentication and the join proof over loopback: pinned fingerprints, identity
-//! bindings, wrong certificates, data before the proof, replayed proofs, used invitations.
+//! bindings, wrong certificates, certificates without or with malformed proofs, proofs
+//! copied onto another key, used invitations.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 #[path = "support/helpers.rs"]
@@ -12,7 +13,10 @@ use bytes::Bytes;
 use helpers::*;
 use in8_artifact::{Identity, Ledger, MemoryLedger, fixtures};
 use in8_transport::join::decode_verdict;
-use in8_transport::{ChannelOptions, DtlsRole, Error, JoinProof, PeerAuth, Refusal};
+use in8_transport::{
+    ChannelOptions, DtlsRole, Error, JoinProof, LocalCertificate, PeerAuth, Refusal,
+};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 async fn ping(a: &in8_transport::Session, b: &in8_transport::Session) {
     let ca = a
@@ -168,12 +172,13 @@ fn spawn_accept(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_before_the_join_proof_is_refused() {
+async fn a_certificate_without_a_join_proof_is_refused() {
     let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let inv = fixtures::invitation();
 
-    // 1. Bob authenticates Alice properly but sends application data instead of the proof.
+    // 1. Bob authenticates Alice properly but presents his plain certificate (no proof):
+    //    the refusal is the first record, and data he sends does not change it.
     let accept = spawn_accept(&alice, bob.local_addr(), &inv, &ledger);
     let conn = bob
         .connect_dtls(
@@ -183,7 +188,7 @@ async fn data_before_the_join_proof_is_refused() {
         )
         .await
         .unwrap();
-    conn.send_record(b"hello before proof").await.unwrap();
+    let _ = conn.send_record(b"hello without a proof").await;
     let verdict = conn
         .recv_record(std::time::Duration::from_secs(5))
         .await
@@ -207,7 +212,7 @@ async fn data_before_the_join_proof_is_refused() {
     }
     conn.close().await;
 
-    // 2. Bob skips the proof and starts SCTP right away (a plain member session).
+    // 2. Bob skips the proof and tries a plain member session (SCTP right away).
     let accept = spawn_accept(&alice, bob.local_addr(), &inv, &ledger);
     let plain = bob
         .connect(
@@ -219,6 +224,34 @@ async fn data_before_the_join_proof_is_refused() {
     assert!(plain.is_err(), "no SCTP association may come up: {plain:?}");
     let r = accept.await.unwrap();
     assert!(matches!(r, Err(Error::JoinRejected(_))), "{r:?}");
+
+    // 3. A malformed proof extension is no proof either.
+    let accept = spawn_accept(&alice, bob.local_addr(), &inv, &ledger);
+    let junk =
+        LocalCertificate::generate_with_join_proof(&fixtures::bob(), b"in8j\x01junk").unwrap();
+    let conn = bob
+        .connect_dtls_presenting(
+            alice.local_addr(),
+            DtlsRole::Client,
+            PeerAuth::for_invitation(&inv),
+            &junk,
+        )
+        .await
+        .unwrap();
+    let verdict = conn
+        .recv_record(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_verdict(&verdict).unwrap(),
+        Err(Refusal::NotAJoinProof)
+    );
+    let r = accept.await.unwrap();
+    assert!(
+        matches!(r, Err(Error::JoinRejected(Refusal::NotAJoinProof))),
+        "{r:?}"
+    );
+    conn.close().await;
 
     // Nothing was redeemed, so the real join still works.
     assert_eq!(ledger.status(&inv.invite_id()).unwrap(), None);
@@ -235,10 +268,10 @@ async fn data_before_the_join_proof_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_join_proof_on_a_new_dtls_session_is_refused() {
+async fn a_join_proof_copied_onto_another_key_is_refused() {
     let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-    // Several uses, so that only the channel binding can refuse the replay.
+    // Several uses, so that only the key binding can refuse the copy.
     let mut inv = fixtures::invitation();
     inv.uses = 5;
     let (sa, sb) = join(
@@ -251,25 +284,47 @@ async fn replayed_join_proof_on_a_new_dtls_session_is_refused() {
     )
     .await;
     let (sa, sb) = (sa.unwrap(), sb.unwrap());
-    // The exact bytes Bob sent on that session (ed25519 is deterministic).
-    let recorded = JoinProof::create(&fixtures::bob(), &inv, &sb.channel_binding()).to_bytes();
-    assert_eq!(sa.channel_binding(), sb.channel_binding());
+    // The proof Bob presented (DTLS 1.2 sends certificates in the clear): it is in his join
+    // certificate, which is exactly what Alice saw.
+    assert_eq!(
+        sa.peer_fingerprint(),
+        Some(bob.join_certificate(&inv).unwrap().fingerprint())
+    );
+    let bob_join_cert = bob.join_certificate(&inv).unwrap();
+    let (_, cert) = X509Certificate::from_der(bob_join_cert.der()).unwrap();
+    // x509-parser prints OID arcs above 64 bits in hex, so find the extension by content.
+    let proofs: Vec<Vec<u8>> = cert
+        .tbs_certificate
+        .extensions()
+        .iter()
+        .filter(|e| JoinProof::decode(e.value).is_ok())
+        .map(|e| e.value.to_vec())
+        .collect();
+    assert_eq!(proofs.len(), 1, "one join-proof extension");
+    let recorded = proofs[0].clone();
+    assert_eq!(
+        JoinProof::decode(&recorded).unwrap().node,
+        fixtures::bob().node_id()
+    );
     sb.close().await.unwrap();
     assert_eq!(sa.closed().await, in8_transport::CloseReason::PeerClosed);
 
-    // An eavesdropper replays them on a fresh DTLS session from another endpoint.
+    // An eavesdropper puts the copied proof into a certificate for her own key (she cannot
+    // present Bob's certificate: she lacks its key for the CertificateVerify).
     let eve = endpoint(Identity::from_seed(&[0xEE; 32]), config()).await.0;
+    let copy =
+        LocalCertificate::generate_with_join_proof(&Identity::from_seed(&[0xEE; 32]), &recorded)
+            .unwrap();
     let accept = spawn_accept(&alice, eve.local_addr(), &inv, &ledger);
     let conn = eve
-        .connect_dtls(
+        .connect_dtls_presenting(
             alice.local_addr(),
             DtlsRole::Client,
             PeerAuth::for_invitation(&inv),
+            &copy,
         )
         .await
         .unwrap();
-    assert_ne!(conn.channel_binding(), sb.channel_binding());
-    conn.send_record(&recorded).await.unwrap();
     let verdict = conn
         .recv_record(std::time::Duration::from_secs(5))
         .await
@@ -350,9 +405,9 @@ async fn after_an_rsvp_the_inviter_authenticates_the_invitee_too() {
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let mut inv = fixtures::invitation();
     inv.uses = 2;
-    // The RSVP pinned Bob's certificate: Alice requires exactly it.
+    // The RSVP pinned Bob's join certificate for this invitation: Alice requires exactly it.
     let pin = PeerAuth::Fingerprint {
-        fingerprint: bob.certificate().fingerprint(),
+        fingerprint: bob.join_certificate(&inv).unwrap().fingerprint(),
         node: Some(fixtures::bob().node_id()),
     };
     let (sa, sb) = tokio::join!(
@@ -377,5 +432,59 @@ async fn after_an_rsvp_the_inviter_authenticates_the_invitee_too() {
     );
     assert!(matches!(sa, Err(Error::PeerCertificate { .. })), "{sa:?}");
     assert!(sb.is_err());
+    assert_eq!(ledger.status(&inv.invite_id()).unwrap().unwrap().used, 1);
+}
+
+/// A relay between Alice (`a`) and Bob (`b`) that drops the first DTLS application-data
+/// record (content type 23) Alice sends: her verdict.
+async fn relay_dropping_the_verdict(
+    a: std::net::SocketAddr,
+    b: std::net::SocketAddr,
+) -> (std::net::SocketAddr, std::net::SocketAddr) {
+    use tokio::net::UdpSocket;
+    let side_a = Arc::new(UdpSocket::bind(loopback()).await.unwrap());
+    let side_b = Arc::new(UdpSocket::bind(loopback()).await.unwrap());
+    let addrs = (side_a.local_addr().unwrap(), side_b.local_addr().unwrap());
+    let (from_a, to_b) = (Arc::clone(&side_a), Arc::clone(&side_b));
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let mut dropped = false;
+        while let Ok((n, _)) = from_a.recv_from(&mut buf).await {
+            if !dropped && buf[0] == 23 {
+                dropped = true;
+                continue;
+            }
+            let _ = to_b.send_to(&buf[..n], b).await;
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, _)) = side_b.recv_from(&mut buf).await {
+            let _ = side_a.send_to(&buf[..n], a).await;
+        }
+    });
+    addrs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_verdict_is_implied_by_the_inviters_sctp_init() {
+    let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let inv = fixtures::invitation();
+    let (alice_sees_bob, bob_sees_alice) =
+        relay_dropping_the_verdict(alice.local_addr(), bob.local_addr()).await;
+    let (sa, sb) = join(
+        &alice,
+        &bob,
+        alice_sees_bob,
+        bob_sees_alice,
+        &inv,
+        Arc::clone(&ledger),
+    )
+    .await;
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    assert_eq!(sa.peer(), Some(fixtures::bob().node_id()));
+    assert_eq!(sb.peer(), Some(fixtures::alice().node_id()));
+    ping(&sa, &sb).await;
     assert_eq!(ledger.status(&inv.invite_id()).unwrap().unwrap().used, 1);
 }

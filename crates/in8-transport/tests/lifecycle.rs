@@ -197,7 +197,9 @@ async fn stun_and_turn_channel_data_reach_the_ice_layer_while_dtls_runs() {
     let stats = alice.stats();
     assert_eq!(stats.to_ice, 2);
     assert_eq!(stats.dropped_unknown, 2);
-    assert!(stats.to_dtls > 5);
+    // Bob's ClientHello and second flight, his INIT ACK and COOKIE ACK, and the "after"
+    // channel's open and message: at least five datagrams went to DTLS.
+    assert!(stats.to_dtls >= 5, "{stats:?}");
     // DTLS from an address with no session creates no state: dropped and counted.
     let stranger = tokio::net::UdpSocket::bind(loopback()).await.unwrap();
     stranger

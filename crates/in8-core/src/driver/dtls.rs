@@ -73,13 +73,18 @@ impl Driver {
         let Some((transport, via)) = self.path_via(base) else {
             return;
         };
+        // The route is registered here, synchronously, before the driver answers anything
+        // else: the invitee sends its ClientHello as soon as its check is answered, and a
+        // ClientHello that found no route would cost a DTLS retransmission (500 ms).
+        let pending = transport.reserve_accept(remote, via);
         let commands = self.commands.clone();
         let ledger = self.ledger.clone();
         tokio::spawn(async move {
-            let result = transport
-                .accept_join_via(remote, &invitation, ledger, expect, via)
-                .await
-                .map_err(Error::from);
+            let result = match pending {
+                Ok(p) => p.accept_join(&invitation, ledger, expect).await,
+                Err(e) => Err(e),
+            }
+            .map_err(Error::from);
             let _ = commands
                 .send(Command::DtlsDone {
                     session,
