@@ -66,6 +66,10 @@ pub(crate) enum Command {
     Candidates {
         reply: oneshot::Sender<Result<Vec<Candidate>>>,
     },
+    /// The transport counters summed over the node's sockets.
+    Stats {
+        reply: oneshot::Sender<in8_transport::EndpointStats>,
+    },
     Shutdown,
 }
 
@@ -401,14 +405,26 @@ impl Driver {
         }
     }
 
-    /// Sends every pending transmit and handles every pending event. `current` is the
-    /// socket the last datagram arrived on (events it caused happened there).
+    /// Handles every pending event, then sends every pending transmit, until neither is
+    /// left. `current` is the socket the last datagram arrived on (events it caused
+    /// happened there). Events go first: the inviter reserves its DTLS route on the event
+    /// of a new peer (`maybe_accept`), and that must happen before the check's response
+    /// leaves, or the invitee's ClientHello (sent the moment the response arrives) can
+    /// beat the route and be dropped, costing a DTLS retransmission (500 ms).
     pub(crate) fn flush(&mut self, current: Option<SocketAddr>) {
-        while let Some(t) = self.ice.poll_transmit() {
-            self.send_ice(&t);
-        }
-        while let Some(ev) = self.ice.poll_event() {
-            self.handle_ice_event(ev, current);
+        loop {
+            let mut busy = false;
+            while let Some(ev) = self.ice.poll_event() {
+                busy = true;
+                self.handle_ice_event(ev, current);
+            }
+            while let Some(t) = self.ice.poll_transmit() {
+                busy = true;
+                self.send_ice(&t);
+            }
+            if !busy {
+                break;
+            }
         }
     }
 
@@ -465,6 +481,15 @@ impl Driver {
             }
             Command::Candidates { reply } => {
                 let _ = reply.send(Ok(self.advertised()));
+            }
+            Command::Stats { reply } => {
+                let sum = self
+                    .sockets
+                    .iter()
+                    .fold(in8_transport::EndpointStats::default(), |acc, s| {
+                        acc + s.transport.stats()
+                    });
+                let _ = reply.send(sum);
             }
             Command::Shutdown => {}
         }

@@ -191,6 +191,19 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The transport's datagram counters, summed over the node's sockets: how many
+    /// datagrams went to ICE and to DTLS sessions, and how many were dropped and why
+    /// (e.g. `dropped_unrouted`: DTLS from an address with no session).
+    pub async fn transport_stats(&self) -> Result<in8_transport::EndpointStats> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Stats { reply: tx })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
     /// Invitations issued before a restart (from the state directory) that are listened for
     /// again; each handle is handed out once.
     pub fn restored_invitations(&self) -> Vec<Invite> {

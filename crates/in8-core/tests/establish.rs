@@ -63,6 +63,34 @@ async fn phase_one_connects_and_carries_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_stats_count_a_joins_datagrams() {
+    let (alice, bob) = (node(41).await, node(42).await);
+    let before = alice.transport_stats().await.unwrap();
+    let mut invite = alice.invite(InviteOptions::default()).await.unwrap();
+    let (bob_side, _) = finish(bob.join(invite.invitation()).await.unwrap()).await;
+    let bob_side = bob_side.unwrap();
+    let alice_side = invite.joined().await.unwrap();
+    exchange(&bob_side, &alice_side).await;
+    // Counted before either side closes (a close_notify after the close is unrouted).
+    let (a, b) = (
+        alice.transport_stats().await.unwrap(),
+        bob.transport_stats().await.unwrap(),
+    );
+    // At least the ICE check, and on the DTLS side the ClientHello, the client's second
+    // flight, INIT ACK and the channel's open and message.
+    assert!(a.to_ice > before.to_ice, "{a:?}");
+    assert!(a.to_dtls >= 5, "{a:?}");
+    assert!(b.to_ice >= 1 && b.to_dtls >= 3, "{b:?}");
+    // The inviter's route exists before the invitee's ClientHello can arrive (it is
+    // reserved on the ICE event, before the check's response leaves): nothing unrouted.
+    assert_eq!(a.dropped_unrouted, 0, "{a:?}");
+    assert_eq!(
+        a.received,
+        a.to_ice + a.to_dtls + a.dropped_unknown + a.dropped_full
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filtered_inviter_needs_the_rsvp_then_phase_two_connects() {
     let mut cfg = Config::loopback(id(3));
     cfg.inbound_filter = Some(InboundFilter::AddressAndPortDependent);

@@ -93,7 +93,8 @@ pub(crate) struct Counters {
     pub(crate) dropped_full: AtomicU64,
 }
 
-/// A snapshot of [`Endpoint::stats`].
+/// A snapshot of [`Endpoint::stats`]. `+` adds two snapshots field by field (a node with
+/// several sockets reports their sum).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EndpointStats {
     /// Datagrams read from the socket.
@@ -108,6 +109,20 @@ pub struct EndpointStats {
     pub dropped_unrouted: u64,
     /// Dropped: a bounded queue was full.
     pub dropped_full: u64,
+}
+
+impl std::ops::Add for EndpointStats {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            received: self.received + o.received,
+            to_ice: self.to_ice + o.to_ice,
+            to_dtls: self.to_dtls + o.to_dtls,
+            dropped_unknown: self.dropped_unknown + o.dropped_unknown,
+            dropped_unrouted: self.dropped_unrouted + o.dropped_unrouted,
+            dropped_full: self.dropped_full + o.dropped_full,
+        }
+    }
 }
 
 pub(crate) struct Shared {

@@ -435,11 +435,13 @@ async fn after_an_rsvp_the_inviter_authenticates_the_invitee_too() {
     assert_eq!(ledger.status(&inv.invite_id()).unwrap().unwrap().used, 1);
 }
 
-/// A relay between Alice (`a`) and Bob (`b`) that drops the first DTLS application-data
-/// record (content type 23) Alice sends: her verdict.
-async fn relay_dropping_the_verdict(
+/// A relay between Alice (`a`) and Bob (`b`) that drops the first datagram from Alice whose
+/// first DTLS record has content type `drop_type` (20 ChangeCipherSpec: her last handshake
+/// flight; 23 application data: her verdict).
+async fn relay_dropping_first(
     a: std::net::SocketAddr,
     b: std::net::SocketAddr,
+    drop_type: u8,
 ) -> (std::net::SocketAddr, std::net::SocketAddr) {
     use tokio::net::UdpSocket;
     let side_a = Arc::new(UdpSocket::bind(loopback()).await.unwrap());
@@ -450,7 +452,7 @@ async fn relay_dropping_the_verdict(
         let mut buf = vec![0u8; 65536];
         let mut dropped = false;
         while let Ok((n, _)) = from_a.recv_from(&mut buf).await {
-            if !dropped && buf[0] == 23 {
+            if !dropped && buf[0] == drop_type {
                 dropped = true;
                 continue;
             }
@@ -472,7 +474,7 @@ async fn a_lost_verdict_is_implied_by_the_inviters_sctp_init() {
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let inv = fixtures::invitation();
     let (alice_sees_bob, bob_sees_alice) =
-        relay_dropping_the_verdict(alice.local_addr(), bob.local_addr()).await;
+        relay_dropping_first(alice.local_addr(), bob.local_addr(), 23).await;
     let (sa, sb) = join(
         &alice,
         &bob,
@@ -487,4 +489,27 @@ async fn a_lost_verdict_is_implied_by_the_inviters_sctp_init() {
     assert_eq!(sb.peer(), Some(fixtures::alice().node_id()));
     ping(&sa, &sb).await;
     assert_eq!(ledger.status(&inv.invite_id()).unwrap().unwrap().used, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_server_finished_is_sent_again_when_the_client_repeats_its_flight() {
+    // RFC 6347 §4.2.4: the server answers a retransmission of the client's last flight
+    // with its own last flight (third_party/dtls patch 2). Without it the client repeats
+    // its flight until the handshake times out (10 s here), and the join fails.
+    let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let inv = fixtures::invitation();
+    let (alice_sees_bob, bob_sees_alice) =
+        relay_dropping_first(alice.local_addr(), bob.local_addr(), 20).await;
+    let (sa, sb) = join(
+        &alice,
+        &bob,
+        alice_sees_bob,
+        bob_sees_alice,
+        &inv,
+        Arc::clone(&ledger),
+    )
+    .await;
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    ping(&sa, &sb).await;
 }

@@ -231,6 +231,14 @@ impl DTLSConn {
             );
 
             if state == HandshakeState::Finished && !self.is_handshake_completed_successfully() {
+                // in8 patch: keep the last flight so the reader can repeat it when the peer
+                // repeats its own (`conn::LastFlight`). Only the side that sends the last
+                // flight (the server in a full handshake) has one to repeat.
+                if self.current_flight.is_last_send_flight() {
+                    if let Ok(mut last) = self.last_flight.lock() {
+                        last.clone_from(&self.flights);
+                    }
+                }
                 self.set_handshake_completed_successfully();
                 self.handshake_done_tx.take(); // drop it by take
                 return Ok(());

@@ -319,7 +319,7 @@ impl Driver {
         self.drain_punch(id, Some(base));
     }
 
-    /// Sends the hard side's transmits and handles its agent's events.
+    /// Handles the hard side's agent's events, then sends its transmits.
     fn drain_punch(&mut self, id: SessionId, current: Option<SocketAddr>) {
         let mut events = Vec::new();
         let mut sends = Vec::new();
@@ -335,11 +335,13 @@ impl Driver {
                 events.push(ev);
             }
         }
-        for t in sends {
-            self.send_punch(id, &t);
-        }
+        // Events first, as in `Driver::flush`: a DTLS route reserved on an event must exist
+        // before the response that lets the peer start its handshake leaves.
         for ev in events {
             self.punch_event(id, ev, current);
+        }
+        for t in sends {
+            self.send_punch(id, &t);
         }
     }
 

@@ -68,7 +68,17 @@ struct ConnReaderContext {
     handshake_tx: mpsc::Sender<(oneshot::Sender<()>, mpsc::Sender<()>)>,
     handshake_done_rx: mpsc::Receiver<()>,
     packet_tx: Arc<mpsc::Sender<PacketSendRequest>>,
+    // in8 patch: the server's last flight, kept after the handshake (see `LastFlight`).
+    last_flight: LastFlight,
 }
+
+/// in8 patch: the last flight the server sent (ChangeCipherSpec + Finished), set when its
+/// handshake completes. RFC 6347 §4.2.4: "the node that transmits the last flight (the
+/// server in an ordinary handshake ...) MUST respond to a retransmission of the peer's last
+/// flight with a retransmission of the last flight." Upstream returned from the handshake
+/// loop at once, so a lost server Finished left the client retransmitting its last flight
+/// until its handshake timed out.
+pub(crate) type LastFlight = Arc<std::sync::Mutex<Option<Vec<Packet>>>>;
 
 // Conn represents a DTLS connection
 pub struct DTLSConn {
@@ -103,6 +113,8 @@ pub struct DTLSConn {
     pub(crate) packet_tx: Arc<mpsc::Sender<PacketSendRequest>>,
     pub(crate) handle_queue_tx: mpsc::Sender<mpsc::Sender<()>>,
     pub(crate) handshake_done_tx: Option<mpsc::Sender<()>>,
+    // in8 patch: see `LastFlight`.
+    pub(crate) last_flight: LastFlight,
 
     reader_close_tx: Mutex<Option<mpsc::Sender<()>>>,
 }
@@ -305,6 +317,8 @@ impl DTLSConn {
         let cache2 = cache.clone();
         let handshake_completed_successfully = Arc::new(AtomicBool::new(false));
         let handshake_completed_successfully2 = Arc::clone(&handshake_completed_successfully);
+        let last_flight: LastFlight = Arc::new(std::sync::Mutex::new(None));
+        let last_flight2 = Arc::clone(&last_flight);
 
         let mut c = DTLSConn {
             conn: Arc::clone(&conn),
@@ -323,6 +337,7 @@ impl DTLSConn {
             packet_tx,
             handle_queue_tx,
             handshake_done_tx: Some(handshake_done_tx),
+            last_flight,
             reader_close_tx: Mutex::new(Some(reader_close_tx)),
         };
 
@@ -375,6 +390,7 @@ impl DTLSConn {
                 handshake_tx,
                 handshake_done_rx,
                 packet_tx: packet_tx2,
+                last_flight: last_flight2,
             };
 
             //trace!("before enter read_and_buffer: {}] ", srv_cli_str(is_client));
@@ -866,7 +882,22 @@ impl DTLSConn {
                         }
                     }
                 }
-                _ = ctx.handshake_done_rx.recv() => {}
+                _ = ctx.handshake_done_rx.recv() => {
+                    // in8 patch: the handshake is over and the peer sent handshake records
+                    // again, i.e. it repeats its last flight because it missed ours.
+                    let last = ctx
+                        .last_flight
+                        .lock()
+                        .map(|l| l.clone())
+                        .unwrap_or(None);
+                    if let Some(pkts) = last {
+                        debug!(
+                            "{}: peer repeated its last flight, sending ours again",
+                            srv_cli_str(ctx.is_client)
+                        );
+                        let _ = ctx.packet_tx.send((pkts, None)).await;
+                    }
+                }
             }
         }
 
