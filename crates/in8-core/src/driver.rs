@@ -100,6 +100,10 @@ pub(crate) struct Hosting {
     pub(crate) peer_nat: Option<in8_artifact::NatBehaviour>,
     pub(crate) started: Instant,
     pub(crate) dtls: HashSet<SocketAddr>,
+    /// DTLS servers whose route is reserved (the address sent an authenticated check)
+    /// but whose handshake waits until ICE validates the address (our own check answered
+    /// from it); firing the sender starts the handshake. At most `MAX_DTLS_PER_SESSION`.
+    pub(crate) awaiting: HashMap<SocketAddr, tokio::sync::oneshot::Sender<()>>,
     pub(crate) established: Option<Session>,
 }
 
@@ -426,6 +430,34 @@ impl Driver {
                 break;
             }
         }
+        self.release_validated();
+    }
+
+    /// Starts the inviter's DTLS handshakes that waited for ICE to validate their address
+    /// (`Hosting::awaiting`): the address answered one of our checks.
+    fn release_validated(&mut self) {
+        for (id, ctx) in &mut self.sessions {
+            let SessionCtx::Hosting(h) = ctx else {
+                continue;
+            };
+            if h.awaiting.is_empty() {
+                continue;
+            }
+            let Some(agent) = self.ice.session(*id) else {
+                continue;
+            };
+            let ready: Vec<SocketAddr> = h
+                .awaiting
+                .keys()
+                .filter(|r| agent.has_valid_pair_to(**r))
+                .copied()
+                .collect();
+            for remote in ready {
+                if let Some(go) = h.awaiting.remove(&remote) {
+                    let _ = go.send(());
+                }
+            }
+        }
     }
 
     fn expire_invitations(&mut self, now: Instant) {
@@ -613,6 +645,7 @@ impl Driver {
                 peer_nat: r.nat,
                 started: Instant::now(),
                 dtls: HashSet::new(),
+                awaiting: HashMap::new(),
                 established: None,
             })
         });

@@ -280,6 +280,16 @@ impl Agent {
         ))
     }
 
+    /// Whether a check of ours to `remote` succeeded, i.e. a valid pair leads there (RFC
+    /// 8445 §7.2.5.3.2, the pair built from a successful check: "This is called a valid
+    /// pair."). Unlike an incoming check, which a spoofed source address can fake, this
+    /// shows that `remote` receives what is sent to it.
+    pub fn has_valid_pair_to(&self, remote: SocketAddr) -> bool {
+        self.pairs
+            .iter()
+            .any(|p| p.valid && self.remotes[p.remote].candidate.addr == remote)
+    }
+
     /// ICE restart (RFC 8445 §9): "To restart ICE, an agent MUST change both the password
     /// and the username fragment"; "An ICE restart causes all previous states of the data
     /// streams, excluding the roles of the agents, to be flushed." Remote credentials and

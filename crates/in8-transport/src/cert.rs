@@ -347,6 +347,46 @@ mod tests {
     }
 
     #[test]
+    fn two_join_proof_extensions_are_refused() {
+        let bob = fixtures::bob();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let proof = JoinProof::create(
+            &bob,
+            &fixtures::invitation(),
+            &key_binding(&key.public_key_der()),
+        )
+        .to_bytes()
+        .to_vec();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        for _ in 0..2 {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &JOIN_PROOF_PLACEHOLDER,
+                    proof.clone(),
+                ));
+        }
+        let cert = params.self_signed(&key).unwrap();
+        let real = join_proof_oid_body();
+        let der = patch_oids_and_resign(
+            cert.der(),
+            &key,
+            &[
+                (&JOIN_PROOF_PLACEHOLDER, real.clone()),
+                (&JOIN_PROOF_PLACEHOLDER, real),
+            ],
+        )
+        .unwrap();
+        let e = read_extensions(&der).err().unwrap();
+        assert!(e.contains("two join proof extensions"), "{e}");
+        // By identity the handshake fails; accepting any certificate (phase 1), it carries
+        // no usable proof, which the inviter refuses as "not a join proof".
+        assert!(verify_peer(&PeerAuth::Identity(bob.node_id()), &der).is_err());
+        let any = verify_peer(&PeerAuth::AnyCertificate, &der).unwrap();
+        assert!(any.join_proof.is_none() && any.bound_node.is_none());
+    }
+
+    #[test]
     fn a_binding_copied_onto_another_key_is_refused() {
         // Mallory copies Alice's binding extension into a certificate for her own key.
         let alice = fixtures::alice();

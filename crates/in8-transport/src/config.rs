@@ -25,9 +25,10 @@ pub struct Config {
     /// Whether the DTLS server answers the first ClientHello directly instead of with a
     /// HelloVerifyRequest cookie (default `true`: saves one round trip). The cookie proves
     /// that the client receives at its address; an endpoint only runs a DTLS server for a
-    /// remote address its caller named, and in8-core names only addresses that passed an
-    /// authenticated ICE check. Set it to `false` if you accept sessions from addresses
-    /// nothing has verified.
+    /// remote address its caller named, and in8-core starts the handshake only once ICE
+    /// has validated that address (a check of its own answered from there; an incoming
+    /// check alone does not count, its source can be forged). Set it to `false` if you
+    /// accept sessions from addresses nothing has verified.
     pub skip_hello_verify: bool,
     /// First DTLS retransmission interval (default 500 ms; the library doubles it).
     pub flight_interval: Duration,

@@ -48,7 +48,15 @@ impl Endpoint {
         invitation: &Invitation,
         via: Via,
     ) -> Result<Session> {
-        let cert = self.join_certificate(invitation)?;
+        // A key pair and four signatures (about 1 ms): off the async workers when not cached.
+        let cert = {
+            let (endpoint, inv) = (self.clone(), invitation.clone());
+            tokio::task::spawn_blocking(move || endpoint.join_certificate(&inv))
+                .await
+                .map_err(|e| Error::Certificate {
+                    reason: format!("making the join certificate failed: {e}"),
+                })??
+        };
         let auth = PeerAuth::for_invitation(invitation);
         let conn = self
             .handshake(remote, DtlsRole::Client, auth, via, &cert)

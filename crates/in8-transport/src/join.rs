@@ -12,7 +12,7 @@
 //! ```text
 //! JoinProof (149 bytes, the content of the join-proof extension)
 //!   0..4     "in8j"          magic
-//!   4        0x01            version
+//!   4        0x02            version (2: in the certificate, bound to its key)
 //!   5..21    invite id       (16) which invitation this redeems
 //!   21..53   node id         (32) the invitee's ed25519 public key
 //!   53..85   mac             (32) HMAC-SHA256(join key, "in8/v1/join-proof" 0x00
@@ -31,9 +31,10 @@
 //! the private key of the certificate it sent, so a proof seen on the wire (DTLS 1.2 sends
 //! certificates in the clear) cannot be replayed by anyone else. The MAC proves possession
 //! of the invitation's join key; the signature binds the invitee's identity to the key (it
-//! becomes the authenticated peer id). What an observer learns from the clear-text proof —
-//! the invitee's node id and the invite id — is already visible in the certificate's
-//! identity binding and the ICE checks' USERNAME.
+//! becomes the authenticated peer id). An on-path observer reads the clear-text proof: the
+//! invitee's node id (visible anyway in the certificate's identity binding) and the invite
+//! id (a one-way derivation of the secret, which it does not reveal), so it can tell which
+//! invitation a join redeems.
 
 use hmac::{Hmac, Mac};
 use in8_artifact::{Identity, Invitation, InviteId, NodeId};
@@ -73,7 +74,11 @@ pub const VERDICT_LEN: usize = 6;
 
 const PROOF_MAGIC: &[u8; 4] = b"in8j";
 const VERDICT_MAGIC: &[u8; 4] = b"in8v";
-const VERSION: u8 = 1;
+/// Version 2: carried in the certificate, bound to its key (version 1 was a DTLS record
+/// bound to the exporter; it never verifies under version 2's rules, so it is refused as
+/// "not a join proof" rather than as a bad one).
+const PROOF_VERSION: u8 = 2;
+const VERDICT_VERSION: u8 = 1;
 const MAC_CONTEXT: &[u8] = b"in8/v1/join-proof\0";
 const SIGN_PURPOSE: &str = "join proof";
 
@@ -225,7 +230,7 @@ impl JoinProof {
     pub fn to_bytes(&self) -> [u8; JOIN_PROOF_LEN] {
         let mut b = [0u8; JOIN_PROOF_LEN];
         b[..4].copy_from_slice(PROOF_MAGIC);
-        b[4] = VERSION;
+        b[4] = PROOF_VERSION;
         b[5..21].copy_from_slice(self.invite_id.as_bytes());
         b[21..53].copy_from_slice(self.node.as_bytes());
         b[53..85].copy_from_slice(&self.mac);
@@ -242,11 +247,11 @@ impl JoinProof {
         if b.len() < 5 || &b[..4] != PROOF_MAGIC {
             return Err(bad("does not start with \"in8j\""));
         }
-        if b[4] != VERSION {
-            return Err(bad("unknown version (this build knows version 1)"));
+        if b[4] != PROOF_VERSION {
+            return Err(bad("unknown version (this build knows version 2)"));
         }
         if b.len() != JOIN_PROOF_LEN {
-            return Err(bad("wrong length (version 1 is 149 bytes)"));
+            return Err(bad("wrong length (version 2 is 149 bytes)"));
         }
         let arr = |r: std::ops::Range<usize>| -> [u8; 32] {
             let mut a = [0u8; 32];
@@ -270,7 +275,7 @@ impl JoinProof {
 pub fn encode_verdict(v: Verdict) -> [u8; VERDICT_LEN] {
     let mut b = [0u8; VERDICT_LEN];
     b[..4].copy_from_slice(VERDICT_MAGIC);
-    b[4] = VERSION;
+    b[4] = VERDICT_VERSION;
     b[5] = match v {
         Ok(()) => 0,
         Err(r) => r.code(),
@@ -287,7 +292,7 @@ pub fn decode_verdict(b: &[u8]) -> Result<Verdict> {
     if b.len() != VERDICT_LEN || &b[..4] != VERDICT_MAGIC {
         return Err(bad("not \"in8v\" + version + code"));
     }
-    if b[4] != VERSION {
+    if b[4] != VERDICT_VERSION {
         return Err(bad("unknown version"));
     }
     match b[5] {
@@ -318,7 +323,7 @@ mod tests {
     /// Annotated in docs/transport.md.
     const VECTOR: &str = concat!(
         "696e386a", // "in8j"
-        "01",       // version 1
+        "02",       // version 2
     );
 
     #[test]
@@ -338,7 +343,7 @@ mod tests {
     }
 
     const PINNED_PROOF: &str = concat!(
-        "696e386a01",                                                       // "in8j", v1
+        "696e386a02",                                                       // "in8j", v2
         "4cd89c1a84902e89117c3d5c08ec54ef",                                 // invite id
         "705fbac01f5519899f437bc42e40255ae9ab54bff00de3433af7d687d9e71ad5", // Bob's node id
         "770fc91b522aa67228addbc5538ea4665c1700c486b899dfbea2b31affcc5cd2", // MAC
@@ -389,9 +394,12 @@ mod tests {
     fn decode_rejects_malformed() {
         let p = JoinProof::create(&fixtures::bob(), &fixtures::invitation(), &[1; 32]).to_bytes();
         assert!(JoinProof::decode(&p[..148]).is_err());
-        let mut v2 = p;
-        v2[4] = 2;
-        assert!(JoinProof::decode(&v2).is_err());
+        let mut v1 = p;
+        v1[4] = 1;
+        assert!(
+            JoinProof::decode(&v1).is_err(),
+            "version 1 proofs are not accepted"
+        );
         assert!(JoinProof::decode(b"").is_err());
         assert!(JoinProof::decode(&[0x13, 0x88, 0x13, 0x88, 0]).is_err());
         assert!(decode_verdict(b"in8v\x01\x63").is_err());

@@ -98,9 +98,9 @@ fn dtls_config(
         // RFC 6347 §4.2.1: "DTLS servers SHOULD perform a cookie exchange whenever a new
         // handshake is being performed." The cookie proves that the client receives at
         // its source address; here a DTLS server only runs for an address its caller
-        // named after ICE proved exactly that (an authenticated connectivity check, RFC
-        // 8445 §7.2.5), so the exchange would cost a round trip and add nothing
-        // (`Config::skip_hello_verify`, third_party/dtls/PATCHES.md).
+        // named, and in8-core starts it only after ICE proved exactly that (a check of its
+        // own answered from the address, RFC 8445 §7.2.5.3.2), so the exchange would cost
+        // a round trip and add nothing (`Config::skip_hello_verify`, third_party/dtls).
         insecure_skip_verify_hello: role == DtlsRole::Server && c.skip_hello_verify,
         flight_interval: c.flight_interval,
         mtu: c.mtu,

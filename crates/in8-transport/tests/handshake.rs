@@ -513,3 +513,70 @@ async fn a_lost_server_finished_is_sent_again_when_the_client_repeats_its_flight
     let (sa, sb) = (sa.unwrap(), sb.unwrap());
     ping(&sa, &sb).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_certificate_presented_without_its_key_fails_the_handshake() {
+    // Eve presents Bob's join certificate (seen in the clear) but signs the handshake's
+    // CertificateVerify with her own key: the DTLS server checks the signature against
+    // the certificate's key, so the handshake fails and nothing is redeemed.
+    let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
+    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+    let inv = fixtures::invitation();
+    let stolen = bob.join_certificate(&inv).unwrap();
+    let eve_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let forged = dtls::crypto::Certificate {
+        certificate: vec![stolen.der().to_vec().into()],
+        private_key: dtls::crypto::CryptoPrivateKey::try_from(&eve_key).unwrap(),
+    };
+    let client_config = |cert: dtls::crypto::Certificate| dtls::config::Config {
+        certificates: vec![cert],
+        cipher_suites: vec![
+            dtls::cipher_suite::CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
+        ],
+        extended_master_secret: dtls::config::ExtendedMasterSecretType::Require,
+        insecure_skip_verify: true,
+        server_name: "in8".into(),
+        flight_interval: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let handshake = |cert| {
+        let alice_addr = alice.local_addr();
+        let (alice, inv, ledger) = (alice.clone(), inv.clone(), Arc::clone(&ledger));
+        async move {
+            let eve = tokio::net::UdpSocket::bind(loopback()).await.unwrap();
+            eve.connect(alice_addr).await.unwrap();
+            let accept = spawn_accept(&alice, eve.local_addr().unwrap(), &inv, &ledger);
+            let conn: Arc<dyn webrtc_util::Conn + Send + Sync> = Arc::new(eve);
+            let client = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                dtls::conn::DTLSConn::new(conn, client_config(cert), true, None),
+            )
+            .await;
+            (matches!(client, Ok(Ok(_))), accept.await.unwrap())
+        }
+    };
+    // Control: the same client with a certificate for its own key completes the handshake
+    // (and is refused for carrying no join proof), so the harness itself works.
+    let own = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .self_signed(&eve_key)
+        .unwrap();
+    let own = dtls::crypto::Certificate {
+        certificate: vec![own.der().to_vec().into()],
+        private_key: dtls::crypto::CryptoPrivateKey::try_from(&eve_key).unwrap(),
+    };
+    let (completed, r) = handshake(own).await;
+    assert!(completed);
+    assert!(
+        matches!(r, Err(Error::JoinRejected(Refusal::NotAJoinProof))),
+        "{r:?}"
+    );
+    // Bob's certificate with Eve's key.
+    let (completed, r) = handshake(forged).await;
+    assert!(!completed, "the handshake must not complete");
+    assert!(
+        matches!(r, Err(Error::Handshake { .. } | Error::Timeout { .. })),
+        "{r:?}"
+    );
+    assert_eq!(ledger.status(&inv.invite_id()).unwrap(), None);
+}

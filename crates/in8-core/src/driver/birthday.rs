@@ -405,7 +405,8 @@ impl Driver {
     }
 
     fn accept_on(&mut self, id: SessionId, base: SocketAddr, remote: SocketAddr) {
-        self.maybe_accept(id, base, remote);
+        // Called on the punch agent's `Selected`: the address is validated.
+        self.maybe_accept(id, base, remote, true);
     }
 
     /// Makes `base` the session's transport socket; `false` if another one already is.

@@ -69,22 +69,39 @@ impl Driver {
         remote: SocketAddr,
         invitation: Invitation,
         expect: PeerAuth,
+        ready: Option<tokio::sync::oneshot::Receiver<()>>,
     ) {
         let Some((transport, via)) = self.path_via(base) else {
             return;
         };
-        // The route is registered here, synchronously, before the driver answers anything
-        // else: the invitee sends its ClientHello as soon as its check is answered, and a
-        // ClientHello that found no route would cost a DTLS retransmission (500 ms).
+        // The route is registered here, synchronously, while the driver handles the ICE
+        // event, before the check's response leaves (`Driver::flush`): the invitee sends
+        // its ClientHello as soon as that response arrives, and a ClientHello that found
+        // no route would cost a DTLS retransmission (500 ms). It waits in the route's
+        // queue until `ready` fires.
         let pending = transport.reserve_accept(remote, via);
+        let limit = transport.config().handshake_timeout;
         let commands = self.commands.clone();
         let ledger = self.ledger.clone();
         tokio::spawn(async move {
+            let validated = match ready {
+                None => true,
+                Some(ready) => matches!(tokio::time::timeout(limit, ready).await, Ok(Ok(()))),
+            };
             let result = match pending {
-                Ok(p) => p.accept_join(&invitation, ledger, expect).await,
-                Err(e) => Err(e),
-            }
-            .map_err(Error::from);
+                Err(e) => Err(Error::from(e)),
+                Ok(_) if !validated => Err(Error::Unreachable {
+                    reason: format!(
+                        "{remote} sent an authenticated check but never answered ours within \
+                         {limit:?} (a spoofed source address, or the peer went away); no DTLS \
+                         was started for it"
+                    ),
+                }),
+                Ok(p) => p
+                    .accept_join(&invitation, ledger, expect)
+                    .await
+                    .map_err(Error::from),
+            };
             let _ = commands
                 .send(Command::DtlsDone {
                     session,
@@ -194,6 +211,7 @@ impl Driver {
             return;
         };
         h.dtls.remove(&remote);
+        h.awaiting.remove(&remote);
         let (invite, phase, started) = (h.invite, h.phase, h.started);
         let advertised = h.rsvp_candidates.clone();
         let peer_nat = h.peer_nat.as_ref().map(crate::gather::class_of);

@@ -32,6 +32,7 @@ impl Driver {
                             peer_nat: None,
                             started: Instant::now(),
                             dtls: Default::default(),
+                            awaiting: Default::default(),
                             established: None,
                         })
                     });
@@ -58,14 +59,14 @@ impl Driver {
             // soon as its check is answered) finds a route.
             Event::PeerReflexive { addr } => {
                 if let Some(base) = current {
-                    self.maybe_accept(session, base, addr);
+                    self.maybe_accept(session, base, addr, false);
                 }
             }
             Event::Selected { local, remote, .. } => {
                 self.birthday_selected(session, remote);
                 match self.sessions.get(&session) {
                     Some(SessionCtx::Joining(_)) => self.start_join(session, local, remote),
-                    Some(SessionCtx::Hosting(_)) => self.maybe_accept(session, local, remote),
+                    Some(SessionCtx::Hosting(_)) => self.maybe_accept(session, local, remote, true),
                     None => {}
                 }
             }
@@ -89,15 +90,26 @@ impl Driver {
         }
     }
 
+    /// Starts the inviter's DTLS server for `remote` on socket `base`, once per address.
+    /// `validated`: ICE has validated the address (a check of ours was answered from it).
+    /// When not yet (an authenticated check merely arrived from it, which a spoofed source
+    /// address can fake), the route is reserved now, so the ClientHello is queued, but the
+    /// handshake waits for the validation: the DTLS server skips the cookie exchange
+    /// (`in8_transport::Config::skip_hello_verify`) and must not answer an address that
+    /// has not shown it receives, or it would amplify traffic towards a victim.
     pub(crate) fn maybe_accept(
         &mut self,
         session: SessionId,
         base: SocketAddr,
         remote: SocketAddr,
+        validated: bool,
     ) {
         let Some(SessionCtx::Hosting(h)) = self.sessions.get_mut(&session) else {
             return;
         };
+        if validated && let Some(go) = h.awaiting.remove(&remote) {
+            let _ = go.send(());
+        }
         if h.established.is_some()
             || h.dtls.contains(&remote)
             || h.dtls.len() >= MAX_DTLS_PER_SESSION
@@ -108,10 +120,17 @@ impl Driver {
             return;
         };
         h.dtls.insert(remote);
+        let ready = if validated {
+            None
+        } else {
+            let (go, ready) = tokio::sync::oneshot::channel();
+            h.awaiting.insert(remote, go);
+            Some(ready)
+        };
         let _ = o.events.try_send(InviteEvent::Connecting { remote });
         let invitation = o.signed.invitation().clone();
         let expect = h.expect.clone();
-        self.spawn_accept(session, base, remote, invitation, expect);
+        self.spawn_accept(session, base, remote, invitation, expect, ready);
     }
 
     pub(crate) fn start_join(&mut self, session: SessionId, local: SocketAddr, remote: SocketAddr) {

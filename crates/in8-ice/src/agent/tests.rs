@@ -253,6 +253,12 @@ fn first_valid_pair_is_usable_at_once_and_a_better_one_replaces_it() {
         })
     );
     assert_eq!(a.selected_pair(), Some((addr(A), addr(b2))));
+    // Valid means one of our own checks was answered from there: b2 yes, b1 not yet; and
+    // `b`, which has only received checks from A (a source address anyone could forge),
+    // has no valid pair to A.
+    assert!(a.has_valid_pair_to(addr(b2)));
+    assert!(!a.has_valid_pair_to(addr(b1)));
+    assert!(!b.has_valid_pair_to(addr(A)));
     // Answered in the same instant it was sent: a round trip of zero on the virtual clock.
     assert_eq!(a.selected_rtt(), Some(Duration::ZERO));
     // A better pending pair holds nomination back (within the nomination delay).

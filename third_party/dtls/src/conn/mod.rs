@@ -70,6 +70,9 @@ struct ConnReaderContext {
     packet_tx: Arc<mpsc::Sender<PacketSendRequest>>,
     // in8 patch: the server's last flight, kept after the handshake (see `LastFlight`).
     last_flight: LastFlight,
+    // in8 patch: the datagram being read carried a handshake record of epoch 1 or later,
+    // which only passes decryption (AEAD) if the peer sent it: the client's Finished.
+    authenticated_handshake: bool,
 }
 
 /// in8 patch: the last flight the server sent (ChangeCipherSpec + Finished), set when its
@@ -391,6 +394,7 @@ impl DTLSConn {
                 handshake_done_rx,
                 packet_tx: packet_tx2,
                 last_flight: last_flight2,
+                authenticated_handshake: false,
             };
 
             //trace!("before enter read_and_buffer: {}] ", srv_cli_str(is_client));
@@ -810,6 +814,7 @@ impl DTLSConn {
         let n = next_conn.recv(buf).await?;
         let pkts = unpack_datagram(&buf[..n])?;
         let mut has_handshake = false;
+        ctx.authenticated_handshake = false;
         for pkt in pkts {
             let (hs, alert, mut err) = DTLSConn::handle_incoming_packet(ctx, pkt, true).await;
             if let Some(alert) = alert {
@@ -883,13 +888,15 @@ impl DTLSConn {
                     }
                 }
                 _ = ctx.handshake_done_rx.recv() => {
-                    // in8 patch: the handshake is over and the peer sent handshake records
-                    // again, i.e. it repeats its last flight because it missed ours.
-                    let last = ctx
-                        .last_flight
-                        .lock()
-                        .map(|l| l.clone())
-                        .unwrap_or(None);
+                    // in8 patch: the handshake is over and the peer sent its Finished again
+                    // (an epoch-1 handshake record that decrypted: forged or replayed
+                    // records never get here), i.e. it repeats its last flight because it
+                    // missed ours. One resend per repeated flight, to the peer only.
+                    let last = if ctx.authenticated_handshake {
+                        ctx.last_flight.lock().map(|l| l.clone()).unwrap_or(None)
+                    } else {
+                        None
+                    };
                     if let Some(pkts) = last {
                         debug!(
                             "{}: peer repeated its last flight, sending ours again",
@@ -1073,6 +1080,10 @@ impl DTLSConn {
         };
         if is_handshake {
             ctx.replay_detector[h.epoch as usize].accept();
+            // in8 patch: see `ConnReaderContext::authenticated_handshake`.
+            if h.epoch > 0 {
+                ctx.authenticated_handshake = true;
+            }
             while let Ok((out, epoch)) = ctx.fragment_buffer.pop() {
                 //log::debug!("Extension Debug: out.len()={}", out.len());
                 let mut reader = BufReader::new(out.as_slice());
