@@ -263,3 +263,89 @@ async fn a_restarted_inviter_keeps_enforcing_single_use() {
     );
     drop(alice);
 }
+
+/// A phase-1 check for `invitation` from `ufrag`, authenticated with the inviter's password.
+fn phase1_check(invitation: &in8_artifact::Invitation, ufrag: &str) -> Vec<u8> {
+    use in8_ice::stun::{Class, IntegrityKey, MessageWriter, Method, TransactionId, attr};
+    let mut b = Vec::new();
+    let username = format!("{}:{ufrag}", invitation.secret.inviter_ufrag());
+    MessageWriter::new(
+        &mut b,
+        Method::BINDING,
+        Class::Request,
+        TransactionId([7; 12]),
+    )
+    .attr(attr::USERNAME, username.as_bytes())
+    .attr_u32(attr::PRIORITY, 0x6e00_01ff)
+    .attr_u64(attr::ICE_CONTROLLING, 42)
+    .integrity(&IntegrityKey::short_term(
+        &invitation.secret.inviter_password(),
+    ))
+    .fingerprint();
+    b
+}
+
+/// Sends one authenticated check to Alice from a bare transport endpoint, answers Alice's
+/// checks back only if `answer`, then tries a DTLS handshake: whether it completed.
+async fn handshake_after_a_lone_check(answer: bool) -> bool {
+    use in8_ice::stun::{Class, IntegrityKey, Message, MessageWriter, Method, attr};
+    let alice = node(61).await;
+    let invite = alice.invite(InviteOptions::default()).await.unwrap();
+    let inv = invite.invitation().invitation().clone();
+    let alice_addr = alice.candidates()[0].addr;
+    let config = in8_transport::Config {
+        handshake_timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let (mallory, mut link) =
+        in8_transport::Endpoint::bind("127.0.0.1:0".parse().unwrap(), id(62), config)
+            .await
+            .unwrap();
+    let ufrag = "mallory";
+    let sender = link.sender();
+    sender
+        .send_to(&phase1_check(&inv, ufrag), alice_addr)
+        .await
+        .unwrap();
+    let password = inv.secret.invitee_password(ufrag);
+    tokio::spawn(async move {
+        while let Some(d) = link.recv().await {
+            let Ok(m) = Message::parse(&d.data) else {
+                continue;
+            };
+            if !answer || m.class() != Class::Request {
+                continue;
+            }
+            let mut r = Vec::new();
+            MessageWriter::new(&mut r, Method::BINDING, Class::Success, m.transaction_id())
+                .xor_address(attr::XOR_MAPPED_ADDRESS, d.from)
+                .integrity(&IntegrityKey::short_term(&password))
+                .fingerprint();
+            let _ = sender.send_to(&r, d.from).await;
+        }
+    });
+    let r = mallory
+        .connect_dtls(
+            alice_addr,
+            in8_transport::DtlsRole::Client,
+            in8_transport::PeerAuth::for_invitation(&inv),
+        )
+        .await;
+    alice.close().await;
+    r.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dtls_for_an_address_that_never_answered_the_inviters_check() {
+    // An authenticated check alone (its source address could be forged) reserves a route
+    // but starts no handshake: the DTLS server, which skips the cookie exchange, waits for
+    // ICE to validate the address. Control: answering Alice's check lets it through.
+    assert!(
+        handshake_after_a_lone_check(true).await,
+        "control: a validated address gets its handshake"
+    );
+    assert!(
+        !handshake_after_a_lone_check(false).await,
+        "an unvalidated address must get no DTLS answer"
+    );
+}
