@@ -48,6 +48,16 @@ fn nominated(n: &AgentNode) -> Option<(SocketAddr, SocketAddr)> {
     })
 }
 
+/// Gives each side the other's host candidate (192.0.2.1:1000 and 192.0.2.2:2000), as
+/// signalling would.
+fn signal_hosts(a: &mut AgentNode, b: &mut AgentNode) {
+    for (n, peer) in [(a, "192.0.2.2:2000"), (b, "192.0.2.1:1000")] {
+        n.agent
+            .add_remote_candidate(Candidate::new(CandidateKind::Host, addr(peer), 0))
+            .unwrap();
+    }
+}
+
 fn start(a: &mut AgentNode, b: &mut AgentNode, t0: Instant) {
     a.agent.handle_timeout(t0);
     b.agent.handle_timeout(t0);
@@ -59,20 +69,7 @@ fn direct_hosts_connect_on_the_same_pair() {
     let mut net = Net::new(1);
     let mut a = node(Role::Controlling, "aaaa", "bbbb", "192.0.2.1:1000", 1);
     let mut b = node(Role::Controlled, "bbbb", "aaaa", "192.0.2.2:2000", 2);
-    a.agent
-        .add_remote_candidate(Candidate::new(
-            CandidateKind::Host,
-            addr("192.0.2.2:2000"),
-            0,
-        ))
-        .unwrap();
-    b.agent
-        .add_remote_candidate(Candidate::new(
-            CandidateKind::Host,
-            addr("192.0.2.1:1000"),
-            0,
-        ))
-        .unwrap();
+    signal_hosts(&mut a, &mut b);
     start(&mut a, &mut b, t0);
     run(
         &mut net,
@@ -274,20 +271,7 @@ fn role_conflict_run(seed: u64, ra: Role, rb: Role) -> (AgentNode, AgentNode, bo
     net.loss = 0.05;
     let mut a = node(ra, "aaaa", "bbbb", "192.0.2.1:1000", seed * 2 + 1);
     let mut b = node(rb, "bbbb", "aaaa", "192.0.2.2:2000", seed * 2 + 2);
-    a.agent
-        .add_remote_candidate(Candidate::new(
-            CandidateKind::Host,
-            addr("192.0.2.2:2000"),
-            0,
-        ))
-        .unwrap();
-    b.agent
-        .add_remote_candidate(Candidate::new(
-            CandidateKind::Host,
-            addr("192.0.2.1:1000"),
-            0,
-        ))
-        .unwrap();
+    signal_hosts(&mut a, &mut b);
     // Tie-breakers change after a 487 switch (RFC 8445 §7.2.5.1): remember who starts larger.
     let a_larger = a.agent.tie_breaker() > b.agent.tie_breaker();
     start(&mut a, &mut b, t0);
@@ -631,20 +615,7 @@ fn probes_at_their_limit_do_not_hold_back_checks() {
             .send_probe(t0, addr("192.0.2.1:1000"), addr("198.51.100.9:8000")),
         Err(in8_ice::Error::Limit { .. })
     ));
-    a.agent
-        .add_remote_candidate(Candidate::new(
-            CandidateKind::Host,
-            addr("192.0.2.2:2000"),
-            0,
-        ))
-        .unwrap();
-    b.agent
-        .add_remote_candidate(Candidate::new(
-            CandidateKind::Host,
-            addr("192.0.2.1:1000"),
-            0,
-        ))
-        .unwrap();
+    signal_hosts(&mut a, &mut b);
     // Within the probes' lifetime (2 × rto_min = 1 s) the pair must be checked and valid.
     run(
         &mut net,

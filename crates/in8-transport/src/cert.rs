@@ -9,8 +9,7 @@ use in8_artifact::{Identity, Invitation, NodeId};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::cert_der::{
-    BINDING_PLACEHOLDER, JOIN_PROOF_PLACEHOLDER, binding_oid_body, generation_error,
-    join_proof_oid_body, patch_oids_and_resign,
+    In8Extension, binding_oid_body, generation_error, join_proof_oid_body, self_signed,
 };
 use crate::error::Result;
 use crate::join::{JoinProof, ct_eq, key_binding};
@@ -72,34 +71,15 @@ impl LocalCertificate {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| generation_error("key", e))?;
         let spki = key.public_key_der();
-        let binding = CertBinding::sign(identity, &spki);
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
-            .map_err(|e| generation_error("parameters", e))?;
-        params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            format!("in8 {}", identity.node_id().short()),
-        );
-        params
-            .custom_extensions
-            .push(rcgen::CustomExtension::from_oid_content(
-                &BINDING_PLACEHOLDER,
-                binding.to_der(),
-            ));
-        let mut replacements: Vec<(&[u64], Vec<u8>)> =
-            vec![(&BINDING_PLACEHOLDER, binding_oid_body())];
+        let mut extensions = vec![(
+            In8Extension::Binding,
+            CertBinding::sign(identity, &spki).to_der(),
+        )];
         if let Some(make) = join_proof {
-            params
-                .custom_extensions
-                .push(rcgen::CustomExtension::from_oid_content(
-                    &JOIN_PROOF_PLACEHOLDER,
-                    make(&spki),
-                ));
-            replacements.push((&JOIN_PROOF_PLACEHOLDER, join_proof_oid_body()));
+            extensions.push((In8Extension::JoinProof, make(&spki)));
         }
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| generation_error("self-sign", e))?;
-        let der = patch_oids_and_resign(cert.der(), &key, &replacements)?;
+        let common_name = format!("in8 {}", identity.node_id().short());
+        let der = self_signed(&key, Some(common_name), &extensions)?;
         let private_key = dtls::crypto::CryptoPrivateKey::try_from(&key)
             .map_err(|e| generation_error("load key", e))?;
         let fingerprint = in8_artifact::cert::fingerprint(&der);
@@ -357,26 +337,8 @@ mod tests {
         )
         .to_bytes()
         .to_vec();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        for _ in 0..2 {
-            params
-                .custom_extensions
-                .push(rcgen::CustomExtension::from_oid_content(
-                    &JOIN_PROOF_PLACEHOLDER,
-                    proof.clone(),
-                ));
-        }
-        let cert = params.self_signed(&key).unwrap();
-        let real = join_proof_oid_body();
-        let der = patch_oids_and_resign(
-            cert.der(),
-            &key,
-            &[
-                (&JOIN_PROOF_PLACEHOLDER, real.clone()),
-                (&JOIN_PROOF_PLACEHOLDER, real),
-            ],
-        )
-        .unwrap();
+        let proof = (In8Extension::JoinProof, proof);
+        let der = self_signed(&key, None, &[proof.clone(), proof]).unwrap();
         let e = read_extensions(&der).err().unwrap();
         assert!(e.contains("two join proof extensions"), "{e}");
         // By identity the handshake fails; accepting any certificate (phase 1), it carries
@@ -392,20 +354,7 @@ mod tests {
         let alice = fixtures::alice();
         let binding = CertBinding::sign(&alice, b"some other spki");
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .custom_extensions
-            .push(rcgen::CustomExtension::from_oid_content(
-                &BINDING_PLACEHOLDER,
-                binding.to_der(),
-            ));
-        let cert = params.self_signed(&key).unwrap();
-        let der = patch_oids_and_resign(
-            cert.der(),
-            &key,
-            &[(&BINDING_PLACEHOLDER, binding_oid_body())],
-        )
-        .unwrap();
+        let der = self_signed(&key, None, &[(In8Extension::Binding, binding.to_der())]).unwrap();
         assert!(read_extensions(&der).is_err());
         assert!(verify_peer(&PeerAuth::Identity(alice.node_id()), &der).is_err());
     }

@@ -102,6 +102,63 @@ fn oid_tlv(body: &[u8]) -> Vec<u8> {
     t
 }
 
+/// The in8 certificate extensions whose OIDs need the placeholder trick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum In8Extension {
+    /// The identity binding (`2.25.<uuid>`).
+    Binding,
+    /// The join proof (`2.25.<uuid>.1`).
+    JoinProof,
+}
+
+impl In8Extension {
+    fn placeholder(self) -> &'static [u64] {
+        match self {
+            Self::Binding => &BINDING_PLACEHOLDER,
+            Self::JoinProof => &JOIN_PROOF_PLACEHOLDER,
+        }
+    }
+
+    fn oid_body(self) -> Vec<u8> {
+        match self {
+            Self::Binding => binding_oid_body(),
+            Self::JoinProof => join_proof_oid_body(),
+        }
+    }
+}
+
+/// A self-signed certificate (DER) for `key`, with the common name `common_name` when
+/// given and each `(extension, DER content)` under its real OID.
+pub(crate) fn self_signed(
+    key: &rcgen::KeyPair,
+    common_name: Option<String>,
+    extensions: &[(In8Extension, Vec<u8>)],
+) -> Result<Vec<u8>> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .map_err(|e| generation_error("parameters", e))?;
+    if let Some(cn) = common_name {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+    }
+    for (ext, content) in extensions {
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                ext.placeholder(),
+                content.clone(),
+            ));
+    }
+    let cert = params
+        .self_signed(key)
+        .map_err(|e| generation_error("self-sign", e))?;
+    let replacements: Vec<(&[u64], Vec<u8>)> = extensions
+        .iter()
+        .map(|(ext, _)| (ext.placeholder(), ext.oid_body()))
+        .collect();
+    patch_oids_and_resign(cert.der(), key, &replacements)
+}
+
 /// Replaces each `(placeholder arcs, real OID body)` in `cert`'s to-be-signed part and
 /// re-signs it with `key` (ECDSA P-256 SHA-256). Placeholders are matched as whole OID
 /// TLVs, so one that is a prefix of another is not mistaken for it.

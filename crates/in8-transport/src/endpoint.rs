@@ -259,15 +259,7 @@ impl Endpoint {
     /// 2. The last [`Config::join_certificates`] are kept.
     pub fn join_certificate(&self, invitation: &Invitation) -> Result<LocalCertificate> {
         let id = invitation.invite_id();
-        let cached = self
-            .shared
-            .join_certs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, c)| c.clone());
-        if let Some(cert) = cached {
+        if let Some(cert) = self.cached_join_certificate(&id) {
             return Ok(cert);
         }
         let cert = LocalCertificate::generate_for_join(&self.shared.identity, invitation)?;
@@ -285,6 +277,17 @@ impl Endpoint {
         }
         certs.push_back((id, cert.clone()));
         Ok(cert)
+    }
+
+    /// The join certificate already made for the invitation `id`, if any.
+    pub(crate) fn cached_join_certificate(&self, id: &InviteId) -> Option<LocalCertificate> {
+        self.shared
+            .join_certs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, c)| c.clone())
     }
 
     /// The configuration.

@@ -48,14 +48,18 @@ impl Endpoint {
         invitation: &Invitation,
         via: Via,
     ) -> Result<Session> {
-        // A key pair and four signatures (about 1 ms): off the async workers when not cached.
-        let cert = {
-            let (endpoint, inv) = (self.clone(), invitation.clone());
-            tokio::task::spawn_blocking(move || endpoint.join_certificate(&inv))
-                .await
-                .map_err(|e| Error::Certificate {
-                    reason: format!("making the join certificate failed: {e}"),
-                })??
+        // Usually made already (in8-core makes it while ICE runs); otherwise a key pair and
+        // four signatures, about 1 ms, off the async workers.
+        let cert = match self.cached_join_certificate(&invitation.invite_id()) {
+            Some(cert) => cert,
+            None => {
+                let (endpoint, inv) = (self.clone(), invitation.clone());
+                tokio::task::spawn_blocking(move || endpoint.join_certificate(&inv))
+                    .await
+                    .map_err(|e| Error::Certificate {
+                        reason: format!("making the join certificate failed: {e}"),
+                    })??
+            }
         };
         let auth = PeerAuth::for_invitation(invitation);
         let conn = self

@@ -468,13 +468,14 @@ async fn relay_dropping_first(
     addrs
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_verdict_is_implied_by_the_inviters_sctp_init() {
+/// Joins Bob to Alice through [`relay_dropping_first`]`(drop_type)` and checks the session
+/// carries data; returns Alice's ledger and the invitation.
+async fn join_losing_alices_first(drop_type: u8) -> (Arc<dyn Ledger>, in8_artifact::Invitation) {
     let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
     let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
     let inv = fixtures::invitation();
     let (alice_sees_bob, bob_sees_alice) =
-        relay_dropping_first(alice.local_addr(), bob.local_addr(), 23).await;
+        relay_dropping_first(alice.local_addr(), bob.local_addr(), drop_type).await;
     let (sa, sb) = join(
         &alice,
         &bob,
@@ -488,6 +489,13 @@ async fn a_lost_verdict_is_implied_by_the_inviters_sctp_init() {
     assert_eq!(sa.peer(), Some(fixtures::bob().node_id()));
     assert_eq!(sb.peer(), Some(fixtures::alice().node_id()));
     ping(&sa, &sb).await;
+    (ledger, inv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_verdict_is_implied_by_the_inviters_sctp_init() {
+    // Content type 23: Alice's first application record, her verdict.
+    let (ledger, inv) = join_losing_alices_first(23).await;
     assert_eq!(ledger.status(&inv.invite_id()).unwrap().unwrap().used, 1);
 }
 
@@ -496,22 +504,8 @@ async fn a_lost_server_finished_is_sent_again_when_the_client_repeats_its_flight
     // RFC 6347 §4.2.4: the server answers a retransmission of the client's last flight
     // with its own last flight (third_party/dtls patch 2). Without it the client repeats
     // its flight until the handshake times out (10 s here), and the join fails.
-    let ((alice, _a), (bob, _b)) = alice_and_bob(config()).await;
-    let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-    let inv = fixtures::invitation();
-    let (alice_sees_bob, bob_sees_alice) =
-        relay_dropping_first(alice.local_addr(), bob.local_addr(), 20).await;
-    let (sa, sb) = join(
-        &alice,
-        &bob,
-        alice_sees_bob,
-        bob_sees_alice,
-        &inv,
-        Arc::clone(&ledger),
-    )
-    .await;
-    let (sa, sb) = (sa.unwrap(), sb.unwrap());
-    ping(&sa, &sb).await;
+    // Content type 20: ChangeCipherSpec, the start of Alice's last handshake flight.
+    join_losing_alices_first(20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
