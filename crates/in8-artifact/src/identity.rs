@@ -149,6 +149,10 @@ impl Identity {
         Zeroizing::new(self.key.to_bytes())
     }
 
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// This identity's public node id.
     pub fn node_id(&self) -> NodeId {
         NodeId(self.key.verifying_key().to_bytes())

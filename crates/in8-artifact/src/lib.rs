@@ -66,6 +66,7 @@ pub mod identity_file;
 mod ids;
 mod invitation;
 mod ledger;
+mod member_ice;
 mod membership;
 mod nat;
 mod policy;
@@ -89,6 +90,10 @@ pub use invitation::{
 };
 pub use ledger::{
     DEFAULT_LEDGER_CAPACITY, EntryStatus, FileLedger, Ledger, MemoryLedger, Redemption,
+};
+pub use member_ice::{
+    CALLER_UFRAG_LEN, MemberIce, PairSecret, caller_ufrag, make_token, parse_caller_ufrag,
+    token_time,
 };
 pub use membership::{MAX_CHAIN_DEPTH, Membership, SignedMembership};
 pub use nat::{NatBehaviour, NatFiltering, NatMapping};

@@ -69,6 +69,9 @@ pub enum Event {
         delay: Duration,
         /// The common neighbour.
         introducer: NodeId,
+        /// The attempt's token, the same on both sides (in8-core derives the attempt's
+        /// ICE credentials from it).
+        token: u64,
     },
     /// A member's credential was revoked; it was removed from every view.
     PeerRevoked(NodeId),
@@ -368,6 +371,22 @@ impl Gossip {
     /// Records a measured round trip (used to time introductions).
     pub fn set_rtt(&mut self, peer: NodeId, rtt: Duration) {
         self.core.set_rtt(peer, rtt);
+    }
+
+    /// Limits the random links (see [`State::set_random_limit`]).
+    pub fn set_random_limit(&mut self, now: Time, limit: usize) {
+        self.core.set_random_limit(now, limit, &mut self.out);
+        self.drain(now);
+    }
+
+    /// Tells the core that `peer` is linked to `via` (see [`State::hint_via`]).
+    pub fn hint_via(&mut self, peer: NodeId, via: NodeId) {
+        self.core.hint_via(peer, via);
+    }
+
+    /// The verified records of every peer in the views.
+    pub fn peer_records(&self) -> impl Iterator<Item = &SignedPeerRecord> + '_ {
+        self.records.values()
     }
 
     /// The links the topology policy wants (see `in8-topology`).

@@ -85,6 +85,8 @@ pub enum Event<P> {
         delay: Duration,
         /// The common neighbour that relayed the offers.
         introducer: P,
+        /// The attempt's token (the same on both sides).
+        token: u64,
     },
     /// Our JOIN through `contact` went unanswered or the contact became unreachable; the
     /// driver may retry with another entry peer.

@@ -1,4 +1,5 @@
-//! The gossip wire format, version 1: one frame per transport message.
+//! The gossip wire format, version 2: one frame per transport message. (Version 1 had no
+//! attempt token in INTRO-REQUEST and INTRODUCE; it is refused as an unknown version.)
 //!
 //! Frames are a fixed binary layout (big-endian) rather than CBOR: they are short-lived,
 //! hot-path messages, and a fixed layout has exactly one encoding per value without a
@@ -7,7 +8,7 @@
 //!
 //! | bytes | field |
 //! |-------|-------|
-//! | 1 | wire version = 1 |
+//! | 1 | wire version = 2 |
 //! | 1 | frame type (below) |
 //! | … | body |
 //!
@@ -25,8 +26,8 @@
 //! | 0x11 | IHAVE | `n` u8, `n` × (id u64, round u16) |
 //! | 0x12 | GRAFT | id u64, round u16 |
 //! | 0x13 | PRUNE | (empty) |
-//! | 0x20 | INTRO-REQUEST | target node id (32), requester's fresh record (its offer) |
-//! | 0x21 | INTRODUCE | delay ms u16, the other side's record (its offer) |
+//! | 0x20 | INTRO-REQUEST | target node id (32), attempt token u64, requester's fresh record (its offer) |
+//! | 0x21 | INTRODUCE | delay ms u16, attempt token u64, the other side's record (its offer) |
 //! | 0x22 | INTRO-UNAVAILABLE | target node id (32) |
 //! | 0x30 | REVOCATIONS | `n` u8, `n` × (length u16, revocation record) |
 //!
@@ -52,7 +53,7 @@ use crate::record::SignedPeerRecord;
 use codec::{Reader, Writer};
 
 /// The wire version this implementation speaks.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 /// Largest frame accepted, in bytes.
 pub const MAX_FRAME: usize = 256 * 1024;
 /// Bytes an application envelope adds to its payload.
@@ -108,10 +109,12 @@ pub enum Frame {
     Prune,
     IntroRequest {
         target: NodeId,
+        token: u64,
         offer: SignedPeerRecord,
     },
     Introduce {
         delay_ms: u16,
+        token: u64,
         offer: SignedPeerRecord,
     },
     IntroUnavailable {
@@ -239,11 +242,21 @@ impl Frame {
                 w.u64(*id).u16(*round);
             }
             Frame::Prune => {}
-            Frame::IntroRequest { target, offer } => {
-                w.bytes(target.as_bytes()).bytes(offer.to_bytes());
+            Frame::IntroRequest {
+                target,
+                token,
+                offer,
+            } => {
+                w.bytes(target.as_bytes())
+                    .u64(*token)
+                    .bytes(offer.to_bytes());
             }
-            Frame::Introduce { delay_ms, offer } => {
-                w.u16(*delay_ms).bytes(offer.to_bytes());
+            Frame::Introduce {
+                delay_ms,
+                token,
+                offer,
+            } => {
+                w.u16(*delay_ms).u64(*token).bytes(offer.to_bytes());
             }
             Frame::IntroUnavailable { target } => {
                 w.bytes(target.as_bytes());
@@ -351,10 +364,12 @@ impl Frame {
             0x13 => Frame::Prune,
             0x20 => Frame::IntroRequest {
                 target: node(&mut r)?,
+                token: r.u64("token")?,
                 offer: rec(&mut r)?,
             },
             0x21 => Frame::Introduce {
                 delay_ms: r.u16("delay")?,
+                token: r.u64("token")?,
                 offer: rec(&mut r)?,
             },
             0x22 => Frame::IntroUnavailable {
@@ -504,8 +519,8 @@ pub fn encoded_len<P>(message: &Message<P>, record_len: usize) -> usize {
         Message::IHave { entries } => 1 + entries.len().min(MAX_LIST) * 10,
         Message::Graft { .. } => 10,
         Message::Prune => 0,
-        Message::IntroRequest { .. } => 32 + record_len,
-        Message::Introduce { .. } => 2 + record_len,
+        Message::IntroRequest { .. } => 32 + 8 + record_len,
+        Message::Introduce { .. } => 2 + 8 + record_len,
         Message::IntroUnavailable { .. } => 32,
     }
 }

@@ -84,6 +84,7 @@ fn link_scoped_messages_from_strangers_create_no_state() {
         Message::Introduce {
             peer: 5,
             delay_ms: 1,
+            token: 2,
         },
     ] {
         out.clear();

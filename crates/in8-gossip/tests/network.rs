@@ -221,7 +221,7 @@ fn a_non_member_is_not_admitted_and_leaves_no_state() {
     assert_eq!(g.core().passive_view().count(), before);
     assert!(g.poll_timeout().is_some());
     // Link-scoped frames from someone never admitted are refused without state too.
-    let prune = [1u8, 0x13];
+    let prune = [in8_gossip::wire::WIRE_VERSION, 0x13];
     assert!(matches!(
         net.node(target)
             .handle_message(now, mallory.node_id(), &prune),
@@ -233,8 +233,24 @@ fn a_non_member_is_not_admitted_and_leaves_no_state() {
 fn garbage_frames_are_errors_not_panics() {
     let (mut net, ids) = network(2);
     let now = net.now;
-    for bad in [&[][..], &[2, 1], &[1, 0x99], &[1, 0x05, 7], &[1, 0x11, 40]] {
-        assert!(net.node(ids[1]).handle_message(now, ids[0], bad).is_err());
+    use in8_gossip::wire::WIRE_VERSION as V;
+    let cases: [(&[u8], fn(&Error) -> bool); 5] = [
+        (&[], |e| matches!(e, Error::Truncated { .. })),
+        (&[V + 1, 1], |e| {
+            matches!(e, Error::UnsupportedVersion { .. })
+        }),
+        (&[V, 0x99], |e| {
+            matches!(e, Error::UnknownType { found: 0x99 })
+        }),
+        (&[V, 0x05, 7], |e| matches!(e, Error::InvalidValue { .. })),
+        (&[V, 0x11, 40], |e| matches!(e, Error::TooLong { .. })),
+    ];
+    for (bad, expected) in cases {
+        let err = net
+            .node(ids[1])
+            .handle_message(now, ids[0], bad)
+            .unwrap_err();
+        assert!(expected(&err), "{bad:?}: {err:?}");
     }
 }
 

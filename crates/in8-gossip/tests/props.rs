@@ -137,9 +137,18 @@ fn frame() -> impl Strategy<Value = Frame> {
             .prop_map(|entries| Frame::IHave { entries }),
         (any::<u64>(), any::<u16>()).prop_map(|(id, round)| Frame::Graft { id, round }),
         Just(Frame::Prune),
-        (node(), signed_record()).prop_map(|(target, offer)| Frame::IntroRequest { target, offer }),
-        (any::<u16>(), signed_record())
-            .prop_map(|(delay_ms, offer)| Frame::Introduce { delay_ms, offer }),
+        (node(), any::<u64>(), signed_record()).prop_map(|(target, token, offer)| {
+            Frame::IntroRequest {
+                target,
+                token,
+                offer,
+            }
+        }),
+        (any::<u16>(), signed_record()).prop_map(|(delay_ms, offer)| Frame::Introduce {
+            delay_ms,
+            token: u64::from(delay_ms) * 3,
+            offer
+        }),
         node().prop_map(|target| Frame::IntroUnavailable { target }),
     ]
 }

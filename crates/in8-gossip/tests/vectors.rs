@@ -1,4 +1,4 @@
-//! Pinned, annotated test vectors of the gossip wire format v1 (docs/gossip.md, "Test
+//! Pinned, annotated test vectors of the gossip wire format v2 (docs/gossip.md, "Test
 //! vectors"): short frames byte by byte, the sample peer record of
 //! `in8_gossip::fixtures::record(1)`, and a GOSSIP frame carrying a signed application
 //! broadcast. Signatures are deterministic (ed25519), so every byte is fixed.
@@ -28,37 +28,76 @@ fn check(frame: Frame, parts: &[&str]) {
 
 #[test]
 fn short_frames() {
-    // version 1, type 0x05 NEIGHBOR-REPLY, accepted = 1
-    check(Frame::NeighborReply { accepted: true }, &["01 05 01"]);
-    // version 1, type 0x06 DISCONNECT, alive = 0 (leaving for good)
-    check(Frame::Disconnect { alive: false }, &["01 06 00"]);
-    // version 1, type 0x13 PRUNE, no body
-    check(Frame::Prune, &["01 13"]);
-    // version 1, type 0x12 GRAFT, message id (8, big-endian), round (2)
+    // version 2, type 0x05 NEIGHBOR-REPLY, accepted = 1
+    check(Frame::NeighborReply { accepted: true }, &["02 05 01"]);
+    // version 2, type 0x06 DISCONNECT, alive = 0 (leaving for good)
+    check(Frame::Disconnect { alive: false }, &["02 06 00"]);
+    // version 2, type 0x13 PRUNE, no body
+    check(Frame::Prune, &["02 13"]);
+    // version 2, type 0x12 GRAFT, message id (8, big-endian), round (2)
     check(
         Frame::Graft {
             id: 0x0102_0304_0506_0708,
             round: 3,
         },
-        &["01 12", "0102030405060708", "0003"],
+        &["02 12", "0102030405060708", "0003"],
     );
-    // version 1, type 0x11 IHAVE, count 2, (id, round) × 2
+    // version 2, type 0x11 IHAVE, count 2, (id, round) × 2
     check(
         Frame::IHave {
             entries: vec![(1, 1), (0xff, 2)],
         },
-        &["01 11 02", "0000000000000001 0001", "00000000000000ff 0002"],
+        &["02 11 02", "0000000000000001 0001", "00000000000000ff 0002"],
     );
-    // version 1, type 0x22 INTRO-UNAVAILABLE, target node id (32): the sample creator
+    // version 2, type 0x22 INTRO-UNAVAILABLE, target node id (32): the sample creator
     check(
         Frame::IntroUnavailable {
             target: identity(0).node_id(),
         },
         &[
-            "01 22",
+            "02 22",
             "bc7cbcb5636375fa1d82434d466724d92377f53b980695dd49d26d0ce12205a5",
         ],
     );
+}
+
+#[test]
+fn introduction_frames_carry_the_token() {
+    // version 2, type 0x20 INTRO-REQUEST, target node id (32), token (8), then the
+    // requester's record (self-delimiting, see `sample_peer_record`).
+    let f = Frame::IntroRequest {
+        target: identity(0).node_id(),
+        token: 0x0102_0304_0506_0708,
+        offer: record(1),
+    };
+    let head = hex(&[
+        "02 20",
+        "bc7cbcb5636375fa1d82434d466724d92377f53b980695dd49d26d0ce12205a5",
+        "0102030405060708",
+    ]);
+    let bytes = f.encode();
+    assert_eq!(&bytes[..head.len()], &head[..]);
+    assert_eq!(&bytes[head.len()..], record(1).to_bytes());
+    assert_eq!(Frame::decode(&bytes).unwrap(), f);
+    // version 2, type 0x21 INTRODUCE, delay ms (2), token (8), the other side's record.
+    let f = Frame::Introduce {
+        delay_ms: 40,
+        token: 9,
+        offer: record(1),
+    };
+    let bytes = f.encode();
+    assert_eq!(
+        &bytes[..12],
+        &hex(&["02 21", "0028", "0000000000000009"])[..]
+    );
+    assert_eq!(Frame::decode(&bytes).unwrap(), f);
+    // A version-1 frame is refused by its version byte.
+    let mut v1 = bytes.clone();
+    v1[0] = 1;
+    assert!(matches!(
+        Frame::decode(&v1),
+        Err(in8_gossip::Error::UnsupportedVersion { found: 1, .. })
+    ));
 }
 
 /// `fixtures::record(1)`: member 1, two IPv4 candidates, a depth-1 credential.
@@ -121,7 +160,7 @@ fn sample_peer_record() {
 
 /// GOSSIP (round 2) with member 1's signed application broadcast `"hi"`, sequence 1.
 const GOSSIP: &[&str] = &[
-    "01100002008139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940000000000000001000000",
+    "02100002008139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940000000000000001000000",
     "026869fb0d278d6f1ca5422a0843efebddde290cde5261dcce4908f97aed42a3f704e804a0b4fb6338e47c78e3abe3e3",
     "5a7a64f700d6e5f03976d63035f134327a7f03",
 ];
@@ -130,7 +169,7 @@ const GOSSIP: &[&str] = &[
 fn gossip_frame_with_a_signed_broadcast() {
     let bytes = hex(GOSSIP);
     let annotated = hex(&[
-        "01 10",                                                            // version, GOSSIP
+        "02 10",                                                            // version, GOSSIP
         "0002",                                                             // round 2
         "00",                                                               // envelope: application
         "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394", // origin
@@ -249,9 +288,13 @@ fn encoded_len_matches_the_encoder() {
         ),
         (Message::Prune, Frame::Prune),
         (
-            Message::IntroRequest { target: a },
+            Message::IntroRequest {
+                target: a,
+                token: 7,
+            },
             Frame::IntroRequest {
                 target: a,
+                token: 7,
                 offer: r.clone(),
             },
         ),
@@ -259,9 +302,11 @@ fn encoded_len_matches_the_encoder() {
             Message::Introduce {
                 peer: a,
                 delay_ms: 40,
+                token: 7,
             },
             Frame::Introduce {
                 delay_ms: 40,
+                token: 7,
                 offer: r.clone(),
             },
         ),

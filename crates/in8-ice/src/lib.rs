@@ -85,6 +85,8 @@ mod error;
 pub mod nat;
 pub mod punch;
 pub mod responder;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stun;
 mod transmit;
 pub mod turn;

@@ -102,7 +102,11 @@ fn controlled_side_learns_peer_reflexive_candidate() {
     let mut net = Net::new(2);
     let mut a = node(Role::Controlling, "aaaa", "bbbb", "10.0.0.1:1000", 1);
     let mut b = node(Role::Controlled, "bbbb", "aaaa", "198.51.100.2:2000", 2);
-    net.add_nat(Nat::PortRestricted, "10.0.0.1", "203.0.113.1");
+    net.add_nat(
+        Nat::PortRestricted,
+        "10.0.0.1".parse().unwrap(),
+        "203.0.113.1".parse().unwrap(),
+    );
     // b knows nothing about a: a's NAT-mapped address becomes a peer-reflexive candidate.
     a.agent
         .add_remote_candidate(Candidate::new(
@@ -192,8 +196,16 @@ fn nat_filtering_matrix() {
     for (i, (na, nb, expect)) in cases.into_iter().enumerate() {
         let t0 = Instant::now();
         let mut net = Net::new(10 + i as u64);
-        net.add_nat(na, "10.0.0.1", "203.0.113.1");
-        net.add_nat(nb, "10.0.1.1", "203.0.113.2");
+        net.add_nat(
+            na,
+            "10.0.0.1".parse().unwrap(),
+            "203.0.113.1".parse().unwrap(),
+        );
+        net.add_nat(
+            nb,
+            "10.0.1.1".parse().unwrap(),
+            "203.0.113.2".parse().unwrap(),
+        );
         let mut a = node(Role::Controlling, "aaaa", "bbbb", "10.0.0.1:1000", 1);
         let mut b = node(Role::Controlled, "bbbb", "aaaa", "10.0.1.1:2000", 2);
         let ra = net.reflexive(addr("10.0.0.1:1000"), stun);
@@ -443,8 +455,16 @@ fn port_prediction_beats_a_sequential_symmetric_nat() {
     ];
     let t0 = Instant::now();
     let mut net = Net::new(77);
-    net.add_nat(Nat::SymmetricSequential, "10.0.0.1", "203.0.113.1");
-    net.add_nat(Nat::PortRestricted, "10.0.1.1", "203.0.113.2");
+    net.add_nat(
+        Nat::SymmetricSequential,
+        "10.0.0.1".parse().unwrap(),
+        "203.0.113.1".parse().unwrap(),
+    );
+    net.add_nat(
+        Nat::PortRestricted,
+        "10.0.1.1".parse().unwrap(),
+        "203.0.113.2".parse().unwrap(),
+    );
     let (ha, hb) = (addr("10.0.0.1:1000"), addr("10.0.1.1:2000"));
     // a classifies its NAT from three reflectors (RFC 5780 logic, plain reflectors).
     let obs: Vec<Observation> = stun
@@ -501,8 +521,16 @@ fn birthday_probing_beats_a_random_symmetric_nat() {
     let t0 = Instant::now();
     let stun = addr("192.0.2.200:3478");
     let mut net = Net::new(99);
-    net.add_nat(Nat::Symmetric, "10.0.0.1", "203.0.113.1");
-    net.add_nat(Nat::PortRestricted, "10.0.1.1", "203.0.113.2");
+    net.add_nat(
+        Nat::Symmetric,
+        "10.0.0.1".parse().unwrap(),
+        "203.0.113.1".parse().unwrap(),
+    );
+    net.add_nat(
+        Nat::PortRestricted,
+        "10.0.1.1".parse().unwrap(),
+        "203.0.113.2".parse().unwrap(),
+    );
     let cfg = Config {
         max_local_candidates: 300,
         max_pairs: 300,

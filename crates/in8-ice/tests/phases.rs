@@ -61,7 +61,11 @@ fn connected(n: &EndpointNode) -> bool {
 fn phase1_one_listener_serves_many_invitations() {
     let t0 = Instant::now();
     let mut net = Net::new(1);
-    net.add_nat(Nat::PortRestricted, "10.0.1.1", "203.0.113.2");
+    net.add_nat(
+        Nat::PortRestricted,
+        "10.0.1.1".parse().unwrap(),
+        "203.0.113.2".parse().unwrap(),
+    );
     let inviter_addr = "198.51.100.1:4488";
     let mut inviter = endpoint(inviter_addr, 1);
     let host = vec![Candidate::new(CandidateKind::Host, addr(inviter_addr), 0)];
@@ -207,8 +211,16 @@ fn phase1_failure_is_named_then_keep_open_and_phase2_connect() {
     let stun = addr("192.0.2.200:3478");
     let mut net = Net::new(7);
     // Both behind address-and-port-dependent filtering: one-way checks cannot pass.
-    net.add_nat(Nat::PortRestricted, "10.0.0.1", "203.0.113.1");
-    net.add_nat(Nat::PortRestricted, "10.0.1.1", "203.0.113.2");
+    net.add_nat(
+        Nat::PortRestricted,
+        "10.0.0.1".parse().unwrap(),
+        "203.0.113.1".parse().unwrap(),
+    );
+    net.add_nat(
+        Nat::PortRestricted,
+        "10.0.1.1".parse().unwrap(),
+        "203.0.113.2".parse().unwrap(),
+    );
     let alice_host = "10.0.0.1:4488";
     let bob_host = "10.0.1.1:5000";
     let alice_srflx = net.reflexive(addr(alice_host), stun);

@@ -48,6 +48,26 @@ impl Endpoint {
         invitation: &Invitation,
         via: Via,
     ) -> Result<Session> {
+        let auth = PeerAuth::for_invitation(invitation);
+        self.join_with(remote, invitation, auth, via).await
+    }
+
+    /// [`Endpoint::join_via`] towards one of the invitation's entry peers (seed claim 23):
+    /// the peer's certificate is authenticated by `expect` (an entry peer's identity
+    /// binding) instead of the issuer's, and the session's peer is the node `expect`
+    /// names.
+    pub async fn join_with(
+        &self,
+        remote: SocketAddr,
+        invitation: &Invitation,
+        expect: PeerAuth,
+        via: Via,
+    ) -> Result<Session> {
+        let peer = match &expect {
+            PeerAuth::Identity(n) => *n,
+            PeerAuth::Fingerprint { node, .. } => node.unwrap_or(invitation.issuer),
+            PeerAuth::AnyCertificate => invitation.issuer,
+        };
         // Usually made already (in8-core makes it while ICE runs); otherwise a key pair and
         // four signatures, about 1 ms, off the async workers.
         let cert = match self.cached_join_certificate(&invitation.invite_id()) {
@@ -61,9 +81,8 @@ impl Endpoint {
                     })??
             }
         };
-        let auth = PeerAuth::for_invitation(invitation);
         let conn = self
-            .handshake(remote, DtlsRole::Client, auth, via, &cert)
+            .handshake(remote, DtlsRole::Client, expect, via, &cert)
             .await?;
         let first = match conn.recv_record(self.shared.config.join_timeout).await {
             Ok(r) => r,
@@ -80,7 +99,7 @@ impl Endpoint {
             }
         };
         match decode_verdict(&first) {
-            Ok(Ok(())) => conn.into_session_with(Some(invitation.issuer), None).await,
+            Ok(Ok(())) => conn.into_session_with(Some(peer), None).await,
             Ok(Err(refusal)) => {
                 conn.close().await;
                 Err(Error::JoinRefused(refusal))
@@ -88,10 +107,7 @@ impl Endpoint {
             // The verdict record was lost (DTLS does not retransmit application data) and
             // the inviter's SCTP INIT came first: the inviter starts SCTP only after it
             // accepted, so the INIT is the acceptance. SCTP repeats it until answered.
-            Err(_) if is_sctp(&first) => {
-                conn.into_session_with(Some(invitation.issuer), Some(first))
-                    .await
-            }
+            Err(_) if is_sctp(&first) => conn.into_session_with(Some(peer), Some(first)).await,
             Err(e) => {
                 conn.close().await;
                 Err(e)
@@ -193,14 +209,29 @@ impl Endpoint {
         role: DtlsRole,
         peer: PeerAuth,
     ) -> Result<Session> {
-        let node = match &peer {
-            PeerAuth::Identity(n) => Some(*n),
-            PeerAuth::Fingerprint { node, .. } => *node,
-            PeerAuth::AnyCertificate => None,
-        };
-        let conn = self.connect_dtls(remote, role, peer).await?;
+        self.connect_via(remote, role, peer, Via::Direct).await
+    }
+
+    /// [`Endpoint::connect`] over a path that goes `via` a relay.
+    pub async fn connect_via(
+        &self,
+        remote: SocketAddr,
+        role: DtlsRole,
+        peer: PeerAuth,
+        via: Via,
+    ) -> Result<Session> {
+        let node = expected_node(&peer);
+        let conn = self.connect_dtls_via(remote, role, peer, via).await?;
         let node = node.or(conn.peer_bound_node());
         conn.into_session_with(node, None).await
+    }
+}
+
+fn expected_node(peer: &PeerAuth) -> Option<in8_artifact::NodeId> {
+    match peer {
+        PeerAuth::Identity(n) => Some(*n),
+        PeerAuth::Fingerprint { node, .. } => *node,
+        PeerAuth::AnyCertificate => None,
     }
 }
 
@@ -219,6 +250,19 @@ impl std::fmt::Debug for PendingAccept {
 }
 
 impl PendingAccept {
+    /// Runs [`Endpoint::connect`] as the DTLS server on the reserved route: a session
+    /// between members (mutual authentication by `peer`, no join proof).
+    pub async fn connect(self, peer: PeerAuth) -> Result<Session> {
+        let endpoint = self.endpoint;
+        let cert = endpoint.shared.cert.clone();
+        let node = expected_node(&peer);
+        let conn = endpoint
+            .handshake_on(self.path, DtlsRole::Server, peer, &cert)
+            .await?;
+        let node = node.or(conn.peer_bound_node());
+        conn.into_session_with(node, None).await
+    }
+
     /// Runs [`Endpoint::accept_join`] on the reserved route.
     pub async fn accept_join(
         self,

@@ -154,7 +154,11 @@ impl Gossip {
                 self.require_admitted(from)?;
                 Message::Prune
             }
-            Frame::IntroRequest { target, offer } => {
+            Frame::IntroRequest {
+                target,
+                token,
+                offer,
+            } => {
                 self.require_admitted(from)?;
                 self.admit_sender(now, from, offer)?;
                 if !self
@@ -169,9 +173,13 @@ impl Gossip {
                         .push(crate::proto::OutEvent::Send { to: from, message });
                     return Ok(None);
                 }
-                Message::IntroRequest { target }
+                Message::IntroRequest { target, token }
             }
-            Frame::Introduce { delay_ms, offer } => {
+            Frame::Introduce {
+                delay_ms,
+                token,
+                offer,
+            } => {
                 self.require_admitted(from)?;
                 let introducer_ok = self
                     .records
@@ -184,7 +192,11 @@ impl Gossip {
                     });
                 }
                 let peer = self.admit_record(now, offer)?;
-                Message::Introduce { peer, delay_ms }
+                Message::Introduce {
+                    peer,
+                    delay_ms,
+                    token,
+                }
             }
             Frame::IntroUnavailable { target } => {
                 self.require_admitted(from)?;

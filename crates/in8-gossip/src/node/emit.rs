@@ -63,12 +63,18 @@ impl Gossip {
             Message::IHave { entries } => Frame::IHave { entries },
             Message::Graft { id, round } => Frame::Graft { id, round },
             Message::Prune => Frame::Prune,
-            Message::IntroRequest { target } => Frame::IntroRequest {
+            Message::IntroRequest { target, token } => Frame::IntroRequest {
                 target,
+                token,
                 offer: me(),
             },
-            Message::Introduce { peer, delay_ms } => Frame::Introduce {
+            Message::Introduce {
+                peer,
                 delay_ms,
+                token,
+            } => Frame::Introduce {
+                delay_ms,
+                token,
                 offer: self.rec(&peer)?,
             },
             Message::IntroUnavailable { target } => Frame::IntroUnavailable { target },
@@ -145,6 +151,7 @@ impl Gossip {
                 peer,
                 delay,
                 introducer,
+                token,
             } => {
                 if let Some(offer) = self.records.get(&peer).cloned() {
                     self.push_event(Event::PunchNow {
@@ -152,6 +159,7 @@ impl Gossip {
                         offer,
                         delay,
                         introducer,
+                        token,
                     });
                 }
             }

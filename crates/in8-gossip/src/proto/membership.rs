@@ -60,8 +60,14 @@ impl<P: PeerId> State<P> {
                 }
                 self.arm_repair(now, io);
             }
-            Message::IntroRequest { target } => self.on_intro_request(from, target, io),
-            Message::Introduce { peer, delay_ms } => {
+            Message::IntroRequest { target, token } => {
+                self.on_intro_request(from, target, token, io)
+            }
+            Message::Introduce {
+                peer,
+                delay_ms,
+                token,
+            } => {
                 if peer != self.me {
                     event(
                         io,
@@ -69,6 +75,7 @@ impl<P: PeerId> State<P> {
                             peer,
                             delay: Duration::from_millis(u64::from(delay_ms)),
                             introducer: from,
+                            token,
                         },
                     );
                 }
@@ -197,11 +204,12 @@ impl<P: PeerId> State<P> {
         let pin = priority == Priority::Pinned && self.pinned_count() < self.cfg.max_pinned;
         let accept = match priority {
             // "A high priority request is always accepted, even if it drives the node to
-            // drop a member of its active view."
-            Priority::High => true,
+            // drop a member of its active view." Not when the topology policy switched
+            // the random view off (`set_random_limit(0)`) and pinned links carry the node.
+            Priority::High => self.random_view() > 0 || self.pinned_count() == 0,
             // "A low priority request is only accepted if the node has a free slot."
-            Priority::Low => self.random_count() < self.cfg.active_view,
-            Priority::Pinned => pin || self.random_count() < self.cfg.active_view,
+            Priority::Low => self.random_count() < self.random_view(),
+            Priority::Pinned => pin || self.random_count() < self.random_view(),
         };
         // Crossing requests: ours to `from` is answered by this acceptance.
         let ours = self.pending.iter().position(|p| p.peer == from);
@@ -308,7 +316,7 @@ impl<P: PeerId> State<P> {
             return true;
         }
         let pinned = pinned && self.pinned_count() < self.cfg.max_pinned;
-        if !pinned && self.random_count() >= self.cfg.active_view {
+        if !pinned && self.random_count() >= self.random_view() {
             if !evict {
                 return false;
             }
@@ -324,6 +332,9 @@ impl<P: PeerId> State<P> {
             pin_remote: false,
         });
         event(io, Event::NeighborUp(peer));
+        if pinned {
+            self.trim_random(io);
+        }
         true
     }
 
@@ -468,7 +479,7 @@ impl<P: PeerId> State<P> {
     /// Slow random rewiring: a full node links to a random passive peer with high
     /// priority; accepting it evicts one of our random links (and one of the peer's).
     fn rotate<R: Rng + ?Sized>(&mut self, now: Time, rng: &mut R, io: &mut impl Io<P>) {
-        if self.random_count() < self.cfg.active_view || !self.pending.is_empty() {
+        if self.random_count() < self.random_view() || !self.pending.is_empty() {
             return;
         }
         let Some(p) = self.passive.choose(rng).map(|p| p.peer) else {
@@ -554,7 +565,7 @@ impl<P: PeerId> State<P> {
             .iter()
             .filter(|p| p.priority != Priority::Pinned)
             .count();
-        let room = self.random_count() + random_pending < self.cfg.active_view;
+        let room = self.random_count() + random_pending < self.random_view();
         let candidates = self
             .passive
             .iter()
@@ -588,7 +599,7 @@ impl<P: PeerId> State<P> {
         let empty = self.active.is_empty();
         // Fewer than half the slots used: the node is fragile (a crash wave, a cut-off
         // group); use every dial slot and ask with high priority.
-        let weak = self.active.len() * 2 < self.cfg.active_view;
+        let weak = self.active.len() * 2 < self.random_view();
         let mut budget = if weak { self.cfg.max_pending } else { 1 };
         while budget > 0 && self.pending.len() < self.cfg.max_pending {
             let random_pending = self
@@ -596,7 +607,7 @@ impl<P: PeerId> State<P> {
                 .iter()
                 .filter(|p| p.priority != Priority::Pinned)
                 .count();
-            if self.random_count() + random_pending >= self.cfg.active_view {
+            if self.random_count() + random_pending >= self.random_view() {
                 break;
             }
             let pool: Vec<P> = self
@@ -712,13 +723,23 @@ impl<P: PeerId> State<P> {
                 .iter()
                 .find(|p| p.peer == peer)
                 .and_then(|p| p.via)
-                .filter(|v| *v != peer && self.is_active(*v));
+                .into_iter()
+                .chain(self.hints.iter().filter(|h| h.0 == peer).map(|h| h.1))
+                .find(|v| *v != peer && self.is_active(*v));
             if let Some(via) = via {
                 // A common neighbour relays both offers and a start time.
                 let deadline = now + self.cfg.neighbor_timeout;
                 self.pending[i].introducing = true;
                 self.pending[i].deadline = deadline;
-                send(io, via, Message::IntroRequest { target: peer });
+                let token = rng.random::<u64>();
+                send(
+                    io,
+                    via,
+                    Message::IntroRequest {
+                        target: peer,
+                        token,
+                    },
+                );
                 timer(io, deadline, Timer::DialTimeout(peer));
                 return;
             }
@@ -743,7 +764,7 @@ impl<P: PeerId> State<P> {
 
     // ----- introductions -----
 
-    fn on_intro_request(&mut self, from: P, target: P, io: &mut impl Io<P>) {
+    fn on_intro_request(&mut self, from: P, target: P, token: u64, io: &mut impl Io<P>) {
         let (Some(a), Some(t)) = (self.active_index(from), self.active_index(target)) else {
             send(io, from, Message::IntroUnavailable { target });
             return;
@@ -766,6 +787,7 @@ impl<P: PeerId> State<P> {
             Message::Introduce {
                 peer: target,
                 delay_ms: delay(ra),
+                token,
             },
         );
         send(
@@ -774,6 +796,7 @@ impl<P: PeerId> State<P> {
             Message::Introduce {
                 peer: from,
                 delay_ms: delay(rt),
+                token,
             },
         );
     }

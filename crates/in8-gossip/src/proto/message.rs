@@ -97,6 +97,9 @@ pub enum Message<P> {
     IntroRequest {
         /// Who the sender wants a link with.
         target: P,
+        /// Names the attempt; the introducer hands it to both sides unchanged (in8-core
+        /// derives the attempt's ICE credentials from it and the pair's secret).
+        token: u64,
     },
     /// Introductions: punch towards `peer` after `delay_ms`.
     Introduce {
@@ -104,6 +107,8 @@ pub enum Message<P> {
         peer: P,
         /// Start delay, milliseconds after receipt.
         delay_ms: u16,
+        /// The requester's attempt token.
+        token: u64,
     },
     /// Introductions: `target` is not my neighbour (any more); try someone else.
     IntroUnavailable {

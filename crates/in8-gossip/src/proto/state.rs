@@ -108,6 +108,12 @@ pub struct State<P> {
     pub(crate) repair_at: Option<Time>,
     /// Shuffles since the last rotation.
     pub(crate) shuffles: u8,
+    /// Most random links (at most `cfg.active_view`; 0 when the topology policy keeps only
+    /// pinned links).
+    pub(crate) random_limit: usize,
+    /// Introducer hints from the application (`peer` is linked to `via`), newest last; at
+    /// most `passive_view` entries.
+    pub(crate) hints: Vec<(P, P)>,
 }
 
 impl<P: PeerId> State<P> {
@@ -129,6 +135,8 @@ impl<P: PeerId> State<P> {
             backoff: 0,
             repair_at: None,
             shuffles: 0,
+            random_limit: usize::MAX,
+            hints: Vec::new(),
         }
     }
 
@@ -285,7 +293,7 @@ impl<P: PeerId> State<P> {
         }
         // Links we no longer pin become random ones; drop those over the random budget.
         for p in unpinned {
-            if self.random_count() > self.cfg.active_view
+            if self.random_count() > self.random_view()
                 && let Some(i) = self.active_index(p)
                 && !self.active[i].pinned()
             {
@@ -314,6 +322,7 @@ impl<P: PeerId> State<P> {
         self.lost.retain(|l| l.peer != peer);
         self.pinned.retain(|p| *p != peer);
         self.missing.retain(|m| m.from != peer);
+        self.hints.retain(|h| h.0 != peer && h.1 != peer);
     }
 
     /// Leaves the network: DISCONNECT (for good) to every neighbour, then ignore all input.
@@ -394,6 +403,48 @@ impl<P: PeerId> State<P> {
             + self.seen.capacity() * size_of::<(MessageId, Time)>()
             + self.store.capacity() * size_of::<Stored>()
             + self.missing.capacity() * size_of::<Missing<P>>()
+    }
+
+    /// Limits the random (HyParView) links to `limit` (at most the configured
+    /// `active_view`); 0 keeps only the pinned topology links. Random links over the limit
+    /// are dropped (DISCONNECT) once at least one pinned link is up, so the node is never
+    /// cut off by the switch.
+    pub fn set_random_limit(&mut self, now: Time, limit: usize, io: &mut impl Io<P>) {
+        self.random_limit = limit;
+        self.trim_random(io);
+        self.arm_repair(now, io);
+    }
+
+    /// The random-link budget in force.
+    pub fn random_view(&self) -> usize {
+        self.cfg.active_view.min(self.random_limit)
+    }
+
+    /// Drops random links over the budget while a pinned link carries the node.
+    pub(crate) fn trim_random(&mut self, io: &mut impl Io<P>) {
+        while self.pinned_count() > 0 && self.random_count() > self.random_view() {
+            let Some(i) = self.active.iter().position(|a| !a.pinned()) else {
+                break;
+            };
+            let peer = self.active[i].peer;
+            self.remove_active(i, io);
+            super::send(io, peer, Message::Disconnect { alive: true });
+            self.add_passive_plain(peer, None);
+        }
+    }
+
+    /// Tells the core that `peer` is linked to `via` (learned outside the protocol, e.g.
+    /// from a member's announced neighbours): when a direct link to `peer` fails, `via`
+    /// can introduce. Bounded by `passive_view`; the oldest hint goes first.
+    pub fn hint_via(&mut self, peer: P, via: P) {
+        if peer == via || peer == self.me || via == self.me {
+            return;
+        }
+        self.hints.retain(|h| *h != (peer, via));
+        if self.hints.len() >= self.cfg.passive_view {
+            self.hints.remove(0);
+        }
+        self.hints.push((peer, via));
     }
 
     pub(crate) fn active_index(&self, peer: P) -> Option<usize> {

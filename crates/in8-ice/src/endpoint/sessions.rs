@@ -1,6 +1,7 @@
 //! Creating sessions: phase 1 as invitee, phase 2 after an RSVP, explicit sessions and
 //! ICE restarts.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use in8_artifact::{Flags, Invitation, Rsvp};
@@ -9,6 +10,7 @@ use rand_core::RngCore;
 use super::{Endpoint, SessionId, relay_ok};
 use crate::agent::{Agent, Credentials, Role};
 use crate::error::Error;
+use crate::stun::{Class, IntegrityKey, Message};
 
 impl Endpoint {
     /// A session with explicit credentials and candidates (introductions, interop with
@@ -151,5 +153,85 @@ impl Endpoint {
         self.by_username.insert(username_in, id);
         self.drain(id);
         Ok(())
+    }
+}
+
+impl Endpoint {
+    /// The USERNAME of a Binding request that no session and no listened invitation
+    /// claims, for a caller that creates sessions for other username schemes (in8's member
+    /// sessions, docs/core.md). `None` for responses, requests without USERNAME, and
+    /// requests this endpoint routes itself. Creates no state.
+    pub fn unclaimed_username<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let msg = Message::parse(bytes).ok()?;
+        if msg.class() != Class::Request {
+            return None;
+        }
+        let username = msg.username()?;
+        if self.by_username.contains_key(username) {
+            return None;
+        }
+        let colon = username.iter().position(|&b| b == b':')?;
+        let local = core::str::from_utf8(&username[..colon]).ok()?;
+        if self.listening.contains_key(local) {
+            return None;
+        }
+        Some(username)
+    }
+
+    /// Creates a controlled session for an unclaimed request (see
+    /// [`Endpoint::unclaimed_username`]) and hands the request to it. The request's
+    /// MESSAGE-INTEGRITY must verify under `local.password` and its USERNAME must be
+    /// `local.ufrag:remote.ufrag`, or nothing is created (RFC 8445 §7.3: the agent "MUST
+    /// ... verify the MESSAGE-INTEGRITY"; in8 creates no state for an unauthenticated
+    /// sender). `remote_candidates` are checked too, as a triggered check goes back to the
+    /// request's source in any case.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: &[u8],
+        local: Credentials,
+        remote: Credentials,
+        remote_candidates: &[in8_artifact::Candidate],
+        relay_allowed: bool,
+    ) -> Result<SessionId, Error> {
+        let msg = Message::parse(bytes)?;
+        let mut expected = local.ufrag.as_bytes().to_vec();
+        expected.push(b':');
+        expected.extend_from_slice(remote.ufrag.as_bytes());
+        if msg.class() != Class::Request
+            || msg.username() != Some(expected.as_slice())
+            || !msg.verify_integrity(&IntegrityKey::short_term(&local.password))
+        {
+            self.stats.unauthenticated += 1;
+            return Err(Error::Unauthenticated);
+        }
+        if let Some(&id) = self.by_username.get(&expected) {
+            // A retransmission raced the caller: the session exists already.
+            let r = match self.sessions.get_mut(&id) {
+                Some(e) => e.agent.handle_message(now, from, to, &msg),
+                None => Err(Error::Closed),
+            };
+            self.drain(id);
+            return r.map(|()| id);
+        }
+        let seed = self.rng.next_u64();
+        let mut a = Agent::new(self.config.agent.clone(), Role::Controlled, local, seed);
+        a.set_remote_credentials(remote);
+        for c in remote_candidates
+            .iter()
+            .filter(|c| relay_ok(c, relay_allowed))
+        {
+            let _ = a.add_remote_candidate(*c);
+        }
+        let id = self.insert(now, a, None, relay_allowed)?;
+        let r = match self.sessions.get_mut(&id) {
+            Some(e) => e.agent.handle_message(now, from, to, &msg),
+            None => Err(Error::Closed),
+        };
+        self.drain(id);
+        r.map(|()| id)
     }
 }
