@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use in8_artifact::{SignedInvitation, SignedRsvp, text};
 use in8_core::{Connection, Invite, InviteEvent, JoinEvent, Node};
 use serde_json::json;
@@ -129,10 +129,9 @@ pub(crate) async fn host_with(
                     return Ok(c);
                 }
                 Some(InviteEvent::Ended { reason }) => {
-                    out.event(json!({"event": "ended", "reason": reason}));
-                    return Err(anyhow!(in8_core::Error::Unreachable {
-                        reason: format!("the invitation {reason} before anyone joined"),
-                    }));
+                    out.event(json!({"event": "ended", "reason": reason.to_string()}));
+                    return Err::<Connection, _>(anyhow!(in8_core::Error::InvitationEnded(reason)))
+                        .context("nobody joined");
                 }
                 Some(InviteEvent::CheckReceived) => {
                     out.event(json!({"event": "check_received"}));
@@ -146,9 +145,9 @@ pub(crate) async fn host_with(
                     out.event(json!({"event": "phase2_started", "responder": responder.to_string()}));
                     out.note(format!("RSVP from {} accepted: both sides are punching now", responder.short()));
                 }
-                Some(InviteEvent::JoinFailed { remote, reason }) => {
-                    out.event(json!({"event": "join_failed", "remote": remote.to_string(), "reason": reason}));
-                    out.note(format!("a join attempt from {remote} failed: {reason}"));
+                Some(InviteEvent::JoinFailed { remote, error }) => {
+                    out.event(json!({"event": "join_failed", "remote": remote.to_string(), "reason": error.to_string()}));
+                    out.note(format!("a join attempt from {remote} failed: {error}"));
                 }
                 Some(_) => {}
             },
@@ -221,7 +220,7 @@ pub(crate) async fn join(
                     write_atomically(p, t.as_bytes())?;
                 }
                 out.event(
-                    json!({"event": "phase1_failed", "reason": reason, "rsvp": t,
+                    json!({"event": "phase1_failed", "reason": reason.to_string(), "rsvp": t,
                                  "expires": rsvp.rsvp().expires.to_string()}),
                 );
                 if !out.json() {

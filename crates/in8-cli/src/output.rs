@@ -60,15 +60,33 @@ impl Output {
     }
 }
 
+/// A connection-level failure the CLI itself detects (exit code 4).
+#[derive(Debug)]
+pub(crate) struct Unreachable(pub(crate) String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
 /// Artifact errors (malformed, forged, expired, …) exit with 3, connection failures with 4,
 /// everything else with 1.
 fn exit_code(e: &anyhow::Error) -> u8 {
     use in8_artifact::Error as A;
     use in8_core::Error as C;
+    if e.downcast_ref::<Unreachable>().is_some() {
+        return EXIT_UNREACHABLE;
+    }
     if let Some(c) = e.downcast_ref::<C>() {
         return match c {
             C::Artifact(a) => artifact_code(a),
-            C::JoinRefused(_) | C::Unreachable { .. } | C::Timeout { .. } => EXIT_UNREACHABLE,
+            C::JoinRefused(_)
+            | C::Unreachable { .. }
+            | C::Timeout { .. }
+            | C::InvitationEnded(_) => EXIT_UNREACHABLE,
             C::Transport(in8_transport::Error::JoinRefused(_)) => EXIT_UNREACHABLE,
             C::OwnInvitation | C::UnknownInvitation(_) => EXIT_INVALID,
             _ => EXIT_FAILURE,

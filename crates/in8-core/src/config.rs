@@ -176,8 +176,103 @@ pub struct Config {
     pub transport: in8_transport::Config,
     /// The in-process filtering shim (demos and tests only).
     pub inbound_filter: Option<InboundFilter>,
-    /// Seed for ICE's random choices (default: from the OS).
+    /// Seed of every random choice the node makes (ICE credentials and tie-breakers,
+    /// invitation secrets, gossip, birthday probing; default: from the OS at start).
     pub seed: Option<u64>,
+    /// The network: gossip, topology, bounds ([`NetworkConfig`]).
+    pub network: NetworkConfig,
+}
+
+/// The overlay's shape: a fixed in8-topology policy, or `auto` (mesh while small,
+/// hierarchical with reachable super-peers as it grows, random partial views beyond;
+/// with hysteresis).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Topology {
+    /// This policy.
+    Fixed(in8_topology::Policy),
+    /// Chosen as the network grows.
+    Auto(in8_topology::AutoConfig),
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology::Auto(in8_topology::AutoConfig::default())
+    }
+}
+
+/// How a node takes part in its network (docs/network.md). Every table named here is
+/// bounded by the field that says so.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Membership and broadcast (HyParView, Plumtree) parameters and their bounds.
+    pub gossip: in8_gossip::Config,
+    /// The topology policy (default `auto`); [`crate::Node::set_topology`] changes it
+    /// while running.
+    pub topology: Topology,
+    /// Most links the topology and the application may pin (default 32; gossip's random
+    /// view, 5 by default, comes on top). Also bounds [`crate::Node::connect_member`].
+    pub max_links: usize,
+    /// Most members the directory keeps (default 1024; the least recently heard makes
+    /// room).
+    pub max_members: usize,
+    /// Most member sessions being set up at once (default 32).
+    pub max_dials: usize,
+    /// How long a member session may take to come up (default 6 s).
+    pub dial_timeout: std::time::Duration,
+    /// Members announce their record and neighbours this often (default 30 s, ±20 %); a
+    /// member not heard of for three times as long counts as offline.
+    pub announce_interval: std::time::Duration,
+    /// Validity of the credentials this node issues, at most its own (default 365 days).
+    pub credential_ttl: std::time::Duration,
+    /// Validity of this node's peer records; re-signed at half-life (default 1 h).
+    pub record_ttl: std::time::Duration,
+    /// Members remembered across a restart to rejoin through (default 16).
+    pub remembered: usize,
+    /// Most invitations hosted for other members as an entry peer (default 64).
+    pub max_hosted: usize,
+    /// Frames queued for one member while its link is being made (default 32; the oldest
+    /// goes first).
+    pub queued_per_peer: usize,
+    /// Largest direct message (default 64 KiB).
+    pub max_message: usize,
+    /// Frames per second a link may carry on its network channel (default 2000), with a
+    /// burst of `frame_burst` (default 4000): beyond, frames are dropped, and a link that
+    /// keeps flooding past another burst is closed and its member refused for a minute.
+    pub frame_rate: u32,
+    /// See `frame_rate`.
+    pub frame_burst: u32,
+    /// Member links may use a TURN relay (default false: direct or introduced only).
+    pub allow_relay: bool,
+    /// A direct dial's token may be this far from this node's clock (default 120 s).
+    pub token_skew: std::time::Duration,
+    /// A link no longer wanted closes this long after its goodbye (default 1 s).
+    pub linger: std::time::Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            gossip: in8_gossip::Config::default(),
+            topology: Topology::default(),
+            max_links: 32,
+            max_members: 1024,
+            max_dials: 32,
+            dial_timeout: Duration::from_secs(6),
+            announce_interval: Duration::from_secs(30),
+            credential_ttl: Duration::from_secs(365 * 86_400),
+            record_ttl: Duration::from_secs(3600),
+            remembered: 16,
+            max_hosted: 64,
+            queued_per_peer: 32,
+            max_message: 64 * 1024,
+            frame_rate: 2000,
+            frame_burst: 4000,
+            allow_relay: false,
+            token_skew: Duration::from_secs(120),
+            linger: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Config {
@@ -203,6 +298,7 @@ impl Config {
             transport: in8_transport::Config::default(),
             inbound_filter: None,
             seed: None,
+            network: NetworkConfig::default(),
         }
     }
 

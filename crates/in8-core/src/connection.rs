@@ -33,6 +33,8 @@ pub struct PathInfo {
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub(crate) session: Session,
+    /// Channels the peer opened before the session's network channel arrived.
+    pub(crate) early: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Channel>>>,
     pub(crate) peer: NodeId,
     pub(crate) path: PathInfo,
     pub(crate) phase: Phase,
@@ -40,6 +42,55 @@ pub struct Connection {
     pub(crate) elapsed: Duration,
     pub(crate) nat: Option<NatClass>,
     pub(crate) peer_nat: Option<NatClass>,
+}
+
+impl Connection {
+    /// A connection from what the core reported about the link.
+    pub(crate) fn new(session: Session, info: crate::proto::LinkInfo, early: Vec<Channel>) -> Self {
+        Self {
+            session,
+            early: std::sync::Arc::new(std::sync::Mutex::new(early.into())),
+            peer: info.peer,
+            path: info.path,
+            phase: info.phase,
+            invite: info.invite.unwrap_or(InviteId::from_bytes([0; 16])),
+            elapsed: info.elapsed,
+            nat: info.nat,
+            peer_nat: info.peer_nat,
+        }
+    }
+}
+
+/// A link to another member of the network ([`crate::Node::connect_member`]): open
+/// channels and streams to it. Channels members open towards this node arrive on
+/// [`crate::Node::accept_channel`].
+#[derive(Clone, Debug)]
+pub struct MemberLink {
+    pub(crate) session: Session,
+    pub(crate) peer: NodeId,
+    pub(crate) path: PathInfo,
+}
+
+impl MemberLink {
+    /// The member.
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    /// The path in use.
+    pub fn path(&self) -> PathInfo {
+        self.path
+    }
+
+    /// Opens a data channel to the member.
+    pub async fn open_channel(&self, options: ChannelOptions) -> Result<Channel> {
+        Ok(self.session.open_channel(options).await?)
+    }
+
+    /// Opens a byte stream to the member.
+    pub async fn open_stream(&self, label: &str) -> Result<ByteStream> {
+        Ok(self.session.open_stream(label.to_owned()).await?)
+    }
 }
 
 impl Connection {
@@ -93,7 +144,15 @@ impl Connection {
 
     /// Waits for the peer to open a data channel.
     pub async fn accept_channel(&self) -> Result<Channel> {
-        Ok(self.session.accept_channel().await?)
+        let early = self
+            .early
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        match early {
+            Some(c) => Ok(c),
+            None => Ok(self.session.accept_channel().await?),
+        }
     }
 
     /// Opens a byte stream (tokio `AsyncRead` + `AsyncWrite`).

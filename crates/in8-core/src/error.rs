@@ -18,9 +18,40 @@ pub enum Error {
     /// keep-open period ended).
     #[error("could not connect: {reason}")]
     Unreachable {
-        /// Why (the ICE failure, or "RSVP window ended").
-        reason: String,
+        /// Why.
+        reason: crate::proto::Unreachable,
     },
+    /// The invitation ended before this join (expired, revoked, used up).
+    #[error("the invitation {0}")]
+    InvitationEnded(crate::proto::InviteEnd),
+    /// This node's credential does not allow it.
+    #[error("not allowed to {what}")]
+    NotAllowed {
+        /// What was refused.
+        what: &'static str,
+    },
+    /// This node is not (or no longer) a member of a network.
+    #[error("this node is not a member of a network (it left, or was revoked)")]
+    NotAMember,
+    /// No member with this id is known.
+    #[error("no member {} is known to this node", .0.short())]
+    UnknownMember(in8_artifact::NodeId),
+    /// Too large.
+    #[error("{what} of {len} bytes is over the limit of {max}")]
+    TooLarge {
+        /// What.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A gossip operation failed (bad configuration, a revocation that does not verify).
+    #[error("gossip: {0}")]
+    Gossip(#[from] in8_gossip::Error),
+    /// The topology policy is invalid.
+    #[error("topology: {0}")]
+    Topology(#[from] in8_topology::Error),
     /// The secure session could not be set up on the path ICE found.
     #[error("secure session failed: {0}")]
     Transport(#[from] in8_transport::Error),

@@ -50,8 +50,8 @@ pub enum JoinEvent {
     /// node keeps its NAT bindings open with paced checks until the RSVP expires, and the
     /// join continues (phase 2) when the inviter accepts it.
     Phase1Failed {
-        /// Why one-way establishment failed (e.g. "3 checks sent, nothing came back").
-        reason: String,
+        /// Why one-way establishment failed (e.g. checks sent, nothing came back).
+        reason: in8_ice::FailureReason,
         /// The RSVP to send back.
         rsvp: SignedRsvp,
     },
@@ -85,12 +85,12 @@ pub enum InviteEvent {
         /// The invitee's address.
         remote: SocketAddr,
         /// Why.
-        reason: String,
+        error: Error,
     },
     /// The invitation expired or was revoked; nothing more will happen. Final.
     Ended {
-        /// Why ("expired", "revoked", "used up").
-        reason: &'static str,
+        /// Why.
+        reason: crate::proto::InviteEnd,
     },
 }
 
@@ -99,7 +99,7 @@ pub enum InviteEvent {
 #[derive(Debug)]
 pub struct Join {
     pub(crate) invite: InviteId,
-    pub(crate) events: mpsc::Receiver<JoinEvent>,
+    pub(crate) events: mpsc::UnboundedReceiver<JoinEvent>,
 }
 
 impl Join {
@@ -121,7 +121,9 @@ impl Join {
                 JoinEvent::Connected(c) => return Ok(c),
                 JoinEvent::Failed(e) => return Err(e),
                 JoinEvent::Phase1Failed { reason, .. } => {
-                    return Err(Error::Unreachable { reason });
+                    return Err(Error::Unreachable {
+                        reason: crate::proto::Unreachable::NeedsRsvp(reason),
+                    });
                 }
                 _ => {}
             }
@@ -134,7 +136,7 @@ impl Join {
 #[derive(Debug)]
 pub struct Invite {
     pub(crate) invitation: SignedInvitation,
-    pub(crate) events: mpsc::Receiver<InviteEvent>,
+    pub(crate) events: mpsc::UnboundedReceiver<InviteEvent>,
 }
 
 impl Invite {
@@ -153,11 +155,7 @@ impl Invite {
         while let Some(e) = self.next().await {
             match e {
                 InviteEvent::Joined(c) => return Ok(c),
-                InviteEvent::Ended { reason } => {
-                    return Err(Error::Unreachable {
-                        reason: format!("the invitation {reason}"),
-                    });
-                }
+                InviteEvent::Ended { reason } => return Err(Error::InvitationEnded(reason)),
                 _ => {}
             }
         }
@@ -180,6 +178,10 @@ pub struct InviteOptions {
     /// hides this node's addresses, and needs a TURN allocation ([`crate::Config::turn`])
     /// and [`crate::Config::allow_relay`].
     pub relay_only: bool,
+    /// Name up to this many linked members (at most 7; publicly reachable ones first) as
+    /// entry peers: the invitee reaches whichever answers, and a single-use invitation
+    /// redeemed at one is announced to the others (default 0).
+    pub entry_peers: usize,
 }
 
 impl Default for InviteOptions {
@@ -188,8 +190,11 @@ impl Default for InviteOptions {
             ttl: Duration::from_secs(15 * 60),
             uses: 1,
             allow_rsvp: true,
-            capabilities: in8_artifact::Capabilities::NONE,
+            // Newcomers may introduce others and invite further members (never more than
+            // the issuer holds); revoking stays with whoever is given it explicitly.
+            capabilities: in8_artifact::Capabilities::INTRODUCE.with(in8_artifact::Capabilities::INVITE),
             relay_only: false,
+            entry_peers: 0,
         }
     }
 }

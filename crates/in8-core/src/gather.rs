@@ -5,8 +5,6 @@
 //! it has" — in8 binds one UDP socket per address, so every received datagram's local
 //! address (needed for ICE's symmetry check, RFC 8445 §7.2.5.2.1) is known exactly.
 
-mod classify;
-
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -17,7 +15,7 @@ use tokio::net::UdpSocket;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-pub(crate) use classify::{Classifier, TestOne, behaviour, class_of};
+use crate::proto::TestOne;
 
 /// Most host addresses (and so sockets) a node uses.
 pub const MAX_HOST_ADDRESSES: usize = 8;

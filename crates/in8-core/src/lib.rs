@@ -55,11 +55,14 @@ mod events;
 mod gather;
 mod node;
 mod persist;
+pub mod proto;
 
-pub use config::{Birthday, Config, InboundFilter, TurnServer};
-pub use connection::{Connection, PathInfo};
+pub use config::{Birthday, Config, InboundFilter, NetworkConfig, Topology, TurnServer};
+pub use connection::{Connection, MemberLink, PathInfo};
 pub use error::{Error, Result};
 pub use events::{Invite, InviteEvent, InviteOptions, Join, JoinEvent, Phase};
 pub use gather::MAX_HOST_ADDRESSES;
-pub use node::Node;
+pub use node::{NetEvents, NetUpdate, Node};
 pub use persist::MAX_RESTORED;
+pub use proto::network::MemberInfo;
+pub use proto::{InviteEnd, LinkInfo, NetEvent, Unreachable};

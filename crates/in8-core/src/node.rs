@@ -1,48 +1,55 @@
-//! The [`Node`]: a running in8 peer.
+//! The [`Node`]: a running in8 peer, as an async handle to its driver task.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use in8_artifact::{
-    Candidate, Flags, Invitation, InviteId, InviteSecret, Ledger, Membership, MemoryLedger,
-    NoRevocations, NodeId, SignedInvitation, SignedMembership, SignedRsvp,
+    Candidate, InviteId, Ledger, MemoryLedger, NetworkId, NodeId, SignedInvitation,
+    SignedMembership, SignedRsvp, Timestamp,
 };
 use in8_ice::nat::NatClass;
-use in8_transport::Endpoint;
-use tokio::sync::{mpsc, oneshot};
+use in8_transport::{Channel, Endpoint};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::config::Config;
-use crate::driver::{Command, Driver, Setup, Socket, now_unix};
+use crate::config::{Config, Topology};
+use crate::connection::MemberLink;
+use crate::driver::{self, Call, Driver, Inputs, Outlets, Socket};
 use crate::error::{Error, Result};
-use crate::events::{Invite, InviteOptions, Join};
+use crate::events::{Invite, InviteOptions, Join, JoinEvent};
 use crate::gather;
+use crate::proto::{Core, NetEvent, Setup};
 
-/// Commands queued towards the driver (bounded; callers wait when it is full).
-const COMMAND_QUEUE: usize = 256;
+/// Calls queued towards the driver (bounded; callers wait when it is full).
+const CALL_QUEUE: usize = 256;
 /// STUN / TURN-channel datagrams queued from all sockets towards the driver.
 const INCOMING_QUEUE: usize = 1024;
 
 struct Inner {
-    commands: mpsc::Sender<Command>,
+    calls: mpsc::Sender<Call>,
     node_id: NodeId,
-    identity: in8_artifact::Identity,
-    network: SignedMembership,
     candidates: Vec<Candidate>,
     config: Arc<Config>,
     restored: std::sync::Mutex<Vec<Invite>>,
-    stopped: tokio::sync::watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
     /// (classification over, class).
-    nat: tokio::sync::watch::Receiver<(bool, Option<NatClass>)>,
+    nat: watch::Receiver<(bool, Option<NatClass>)>,
+    net: broadcast::Sender<NetEvent>,
+    member_channels: tokio::sync::Mutex<mpsc::Receiver<(NodeId, Channel)>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.commands.try_send(Command::Shutdown);
+        let _ = self
+            .calls
+            .try_send(Box::new(|d: &mut Driver, _| d.shutdown = true));
     }
 }
 
 /// A running in8 node: one UDP socket per host address, an ICE endpoint answering checks
-/// for its invitations, and DTLS / SCTP sessions. Cheap to clone; the node shuts down when
-/// the last clone is dropped or [`Node::close`] is called.
+/// for its invitations and its network's members, DTLS / SCTP sessions, and its membership
+/// in a network (gossip, topology, introductions). Cheap to clone; the node shuts down
+/// when the last clone is dropped or [`Node::close`] is called.
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<Inner>,
@@ -57,54 +64,63 @@ impl std::fmt::Debug for Node {
     }
 }
 
+pub(crate) fn now_unix() -> Timestamp {
+    Timestamp::from_system(std::time::SystemTime::now())
+}
+
+fn io(action: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        action: action.into(),
+        source,
+    }
+}
+
 impl Node {
     /// Starts a node: binds its sockets, gathers candidates (host addresses, plus
-    /// server-reflexive ones when STUN servers are configured), opens the ledger and starts
-    /// the driver task. Must run inside a tokio runtime.
+    /// server-reflexive ones when STUN servers are configured), opens the ledger, restores
+    /// its network membership from the state directory (or creates a network of its own)
+    /// and starts the driver task. Must run inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Self> {
         Self::start_in(config, None).await
     }
 
-    /// Like [`Node::start`], as a member of `network` (this node's credential in it). Without
-    /// one the node creates a network of its own.
-    pub async fn start_in(config: Config, network: Option<SignedMembership>) -> Result<Self> {
-        let identity = config.identity.clone();
-        let network = match network {
-            Some(n) => {
-                if n.membership().member != identity.node_id() {
-                    return Err(Error::Artifact(in8_artifact::Error::BadChain {
-                        reason: "the network credential belongs to another node",
-                    }));
-                }
-                n
+    /// Like [`Node::start`], as a member of the network `credential` admits it to
+    /// (overriding a stored one).
+    pub async fn start_in(mut config: Config, credential: Option<SignedMembership>) -> Result<Self> {
+        let me = config.identity.node_id();
+        if let Some(c) = &credential
+            && c.membership().member != me
+        {
+            return Err(Error::Artifact(in8_artifact::Error::BadChain {
+                reason: "the network credential belongs to another node",
+            }));
+        }
+        if config.seed.is_none() {
+            config.seed = Some(rand::random());
+        }
+        let (ledger, stored, known): (Arc<dyn Ledger>, _, _) = match &config.state_dir {
+            Some(dir) => {
+                crate::persist::make_dir(dir)?;
+                let ledger = in8_artifact::FileLedger::open(
+                    dir.join("ledger"),
+                    in8_artifact::DEFAULT_LEDGER_CAPACITY,
+                    now_unix(),
+                )?;
+                let stored = crate::persist::load_credential(dir, me)?;
+                (Arc::new(ledger), stored, crate::persist::load_members(dir))
             }
-            None => Membership::genesis(
-                &identity,
-                rand::random(),
-                now_unix() + std::time::Duration::from_secs(10 * 365 * 86_400),
-            ),
+            None => (Arc::new(MemoryLedger::default()), None, Vec::new()),
         };
-        let ledger: Arc<dyn Ledger> = match &config.state_dir {
-            Some(dir) => Arc::new(in8_artifact::FileLedger::open(
-                dir.join("ledger"),
-                in8_artifact::DEFAULT_LEDGER_CAPACITY,
-                now_unix(),
-            )?),
-            None => Arc::new(MemoryLedger::default()),
-        };
+        let credential = credential.or(stored);
         let udp = gather::bind_sockets(&config).await?;
         let reflexive =
             gather::server_reflexive(&udp, &config.stun_servers, config.gather_timeout).await;
         let (merged_tx, merged_rx) = mpsc::channel(INCOMING_QUEUE);
         let mut sockets = Vec::new();
-        let mut hosts = Vec::new();
         for sock in udp {
-            let base = sock.local_addr().map_err(|source| Error::Io {
-                action: "reading a socket address".into(),
-                source,
-            })?;
+            let base = sock.local_addr().map_err(io("reading a socket address"))?;
             let (transport, mut link) =
-                Endpoint::from_socket(sock, identity.clone(), config.transport.clone())?;
+                Endpoint::from_socket(sock, config.identity.clone(), config.transport.clone())?;
             let sender = link.sender();
             let tx = merged_tx.clone();
             tokio::spawn(async move {
@@ -114,7 +130,6 @@ impl Node {
                     }
                 }
             });
-            hosts.push(base);
             sockets.push(Socket {
                 base,
                 transport,
@@ -122,66 +137,106 @@ impl Node {
             });
         }
         drop(merged_tx);
-        let locals = gather::local_candidates(&hosts, &reflexive.srflx);
-        let (relay_tx, relay_rx) = mpsc::channel(crate::driver::RELAY_QUEUE);
-        let relay = config.turn.as_ref().and_then(|t| {
-            let base = hosts.iter().find(|h| h.is_ipv4() == t.addr.is_ipv4())?;
-            Some(crate::driver::Relay::new(
-                t,
-                *base,
-                rand::random(),
-                relay_tx,
-            ))
-        });
+        let bases: Vec<_> = sockets.iter().map(|s| s.base).collect();
+        let locals = gather::local_candidates(&bases, &reflexive.srflx);
         let config = Arc::new(config);
-        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (gathered_tx, mut gathered) = tokio::sync::watch::channel(false);
-        let (nat_tx, nat) = tokio::sync::watch::channel((false, config.assume_nat));
-        let driver = Driver::new(
-            identity.clone(),
-            config.clone(),
-            sockets,
-            locals,
-            ledger,
-            commands.clone(),
-            relay,
+        let core = Core::new(
+            (*config).clone(),
             Setup {
+                now: Instant::now(),
+                wall: now_unix(),
+                sockets: bases,
+                locals,
                 first: reflexive.first,
-                nat: nat_tx,
-                gathered: gathered_tx,
+                ledger: ledger.clone(),
+                credential,
+                known,
             },
         );
-        let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(driver.run(commands_rx, merged_rx, relay_rx, stopped_tx));
-        // Wait for the relay allocation (bounded by the gather timeout in the driver).
-        let _ = gathered.wait_for(|g| *g).await;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        commands
-            .send(Command::Candidates { reply: tx })
-            .await
-            .map_err(|_| Error::Closed)?;
-        let candidates = rx.await.map_err(|_| Error::Closed)??;
-        tracing::info!(node = %identity.node_id().short(), ?candidates, "node started");
-        let node = Self {
-            inner: Arc::new(Inner {
-                commands,
-                node_id: identity.node_id(),
-                identity,
-                network,
-                candidates,
-                config,
-                restored: std::sync::Mutex::new(Vec::new()),
-                stopped,
-                nat,
-            }),
+        let (calls, calls_rx) = mpsc::channel(CALL_QUEUE);
+        let (reports_tx, reports_rx) = mpsc::channel(driver::REPORT_QUEUE);
+        let (punch_tx, punch_rx) = mpsc::channel(driver::PUNCH_QUEUE);
+        let (relay_tx, relay_rx) = mpsc::channel(driver::RELAY_QUEUE);
+        let (gathered_tx, mut gathered) = watch::channel(false);
+        let (nat_tx, nat) = watch::channel((false, config.assume_nat));
+        let (net, _) = broadcast::channel(driver::NET_EVENTS);
+        let (member_tx, member_rx) = mpsc::channel(driver::MEMBER_CHANNELS);
+        let d = Driver {
+            core,
+            config: config.clone(),
+            sockets,
+            promoted: HashMap::new(),
+            groups: HashMap::new(),
+            links: HashMap::new(),
+            ledger,
+            reports: reports_tx,
+            punch_tx,
+            relay_tx,
+            joins: HashMap::new(),
+            invites: HashMap::new(),
+            outlets: Outlets {
+                nat: nat_tx,
+                gathered: gathered_tx,
+                net: net.clone(),
+                member_channels: member_tx,
+            },
+            waiting: Vec::new(),
+            shutdown: false,
+            dropped_frames: 0,
         };
+        let (stopped_tx, stopped) = watch::channel(false);
+        let inputs = Inputs {
+            calls: calls_rx,
+            incoming: merged_rx,
+            punched: punch_rx,
+            reports: reports_rx,
+            relayed: relay_rx,
+        };
+        tokio::spawn(d.run(inputs, stopped_tx));
+        // Wait for the relay allocation (bounded by the gather timeout in the core).
+        let _ = gathered.wait_for(|g| *g).await;
+        let inner = Arc::new(Inner {
+            calls,
+            node_id: me,
+            candidates: Vec::new(),
+            config,
+            restored: std::sync::Mutex::new(Vec::new()),
+            stopped,
+            nat,
+            net,
+            member_channels: tokio::sync::Mutex::new(member_rx),
+        });
+        let mut node = Self { inner };
+        let candidates = node.call(|d, _| d.core.candidates()).await?;
+        if let Some(i) = Arc::get_mut(&mut node.inner) {
+            i.candidates = candidates;
+        }
+        tracing::info!(node = %me.short(), candidates = ?node.inner.candidates, "node started");
         if let Some(dir) = &node.inner.config.state_dir {
-            for signed in crate::persist::load(dir, node.inner.node_id, now_unix()) {
+            for signed in crate::persist::load_invitations(dir, me, now_unix()) {
                 let invite = node.listen(signed).await?;
                 node.restored().push(invite);
             }
         }
         Ok(node)
+    }
+
+    /// Runs `f` on the driver task with the core and the time, and returns what it
+    /// returns.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Driver, Instant) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |d, now| {
+            let _ = tx.send(f(d, now));
+        });
+        self.inner
+            .calls
+            .send(call)
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
     }
 
     fn restored(&self) -> std::sync::MutexGuard<'_, Vec<Invite>> {
@@ -195,13 +250,14 @@ impl Node {
     /// datagrams went to ICE and to DTLS sessions, and how many were dropped and why
     /// (e.g. `dropped_unrouted`: DTLS from an address with no session).
     pub async fn transport_stats(&self) -> Result<in8_transport::EndpointStats> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.inner
-            .commands
-            .send(Command::Stats { reply: tx })
-            .await
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)
+        self.call(|d, _| {
+            d.sockets
+                .iter()
+                .fold(in8_transport::EndpointStats::default(), |acc, s| {
+                    acc + s.transport.stats()
+                })
+        })
+        .await
     }
 
     /// Invitations issued before a restart (from the state directory) that are listened for
@@ -211,14 +267,15 @@ impl Node {
     }
 
     async fn listen(&self, signed: SignedInvitation) -> Result<Invite> {
-        let (tx, rx) = mpsc::channel(self.inner.config.event_queue.max(1));
-        let invitation = signed.clone();
-        self.call(|reply| Command::Listen {
-            invitation,
-            events: tx,
-            reply,
+        let (tx, rx) = mpsc::unbounded_channel();
+        let s = signed.clone();
+        self.call(move |d, now| {
+            let id = s.invitation().invite_id();
+            d.core.listen(now, s, false)?;
+            d.invites.insert(id, tx);
+            Ok::<_, Error>(())
         })
-        .await?;
+        .await??;
         Ok(Invite {
             invitation: signed,
             events: rx,
@@ -230,9 +287,14 @@ impl Node {
         self.inner.node_id
     }
 
-    /// This node's credential in its network.
-    pub fn network(&self) -> &SignedMembership {
-        &self.inner.network
+    /// This node's credential in its network (it changes when the node joins another).
+    pub async fn credential(&self) -> Result<SignedMembership> {
+        self.call(|d, _| d.core.credential().clone()).await
+    }
+
+    /// The network this node belongs to.
+    pub async fn network_id(&self) -> Result<NetworkId> {
+        self.call(|d, _| d.core.network_id()).await
     }
 
     /// This node's NAT behaviour: [`Config::assume_nat`], or what RFC 5780 classification
@@ -243,118 +305,208 @@ impl Node {
         self.inner.nat.borrow().1
     }
 
-    /// Waits until classification is over (at once when the class is assumed or no STUN
-    /// server can classify; otherwise at most five probes, each bounded by
-    /// [`Config::gather_timeout`]) and returns [`Node::nat`].
+    /// Waits until classification is over and returns [`Node::nat`].
     pub async fn nat_classified(&self) -> Option<NatClass> {
         let mut rx = self.inner.nat.clone();
         let done = rx.wait_for(|(done, _)| *done).await.map(|n| n.1);
         done.unwrap_or_else(|_| self.nat())
     }
 
-    /// The candidates this node advertises (in invitations and RSVPs).
+    /// The candidates this node advertises (in invitations, RSVPs and its peer record).
     pub fn candidates(&self) -> &[Candidate] {
         &self.inner.candidates
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .commands
-            .send(make(tx))
-            .await
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Issues an invitation and listens for it until it expires, is used up or revoked.
-    /// Progress and joins arrive on the returned handle.
+    /// Issues an invitation into this node's network and listens for it until it expires,
+    /// is used up or revoked. Progress and joins arrive on the returned handle.
     pub async fn invite(&self, options: InviteOptions) -> Result<Invite> {
-        let now = now_unix();
-        let relay_ok = self.inner.config.allow_relay;
-        let candidates: Vec<Candidate> = self
-            .inner
-            .candidates
-            .iter()
-            .filter(|c| {
-                let relay = c.kind == in8_artifact::CandidateKind::Relay;
-                if options.relay_only {
-                    relay && relay_ok
-                } else {
-                    !relay || relay_ok
-                }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let signed = self
+            .call(move |d, now| {
+                let s = d.core.invite(now, &options)?;
+                d.invites.insert(s.invitation().invite_id(), tx);
+                Ok::<_, Error>(s)
             })
-            .copied()
-            .collect();
-        if options.relay_only && candidates.is_empty() {
-            return Err(Error::NoRelay);
-        }
-        let mut inv = Invitation::new(
-            self.inner.network.membership().network,
-            self.inner.node_id,
-            InviteSecret::generate(&mut rand::rng()),
-            candidates,
-            now,
-            options.ttl,
-        );
-        inv.uses = options.uses;
-        inv.capabilities = options.capabilities;
-        if !options.allow_rsvp {
-            inv.flags = inv.flags.without(Flags::RSVP_ALLOWED);
-        }
-        if self.inner.config.allow_relay {
-            inv.flags = inv.flags.with(Flags::RELAY_ALLOWED);
-        }
-        inv.nat = self.nat().as_ref().and_then(gather::behaviour);
-        let signed = inv.sign(&self.inner.identity)?;
-        if let Some(dir) = &self.inner.config.state_dir {
-            crate::persist::save(dir, &signed)?;
-        }
-        self.listen(signed).await
-    }
-
-    /// Joins from an invitation: verifies it, then connects (phase 1); if that fails the
-    /// handle yields [`crate::JoinEvent::Phase1Failed`] with the RSVP to send back and keeps
-    /// trying until the inviter accepts it or it expires.
-    pub async fn join(&self, invitation: &SignedInvitation) -> Result<Join> {
-        invitation.verify(now_unix(), &self.inner.config.verify, &NoRevocations)?;
-        let inv = invitation.invitation();
-        if inv.issuer == self.inner.node_id {
-            return Err(Error::OwnInvitation);
-        }
-        let (tx, rx) = mpsc::channel(self.inner.config.event_queue.max(1));
-        let signed = invitation.clone();
-        self.call(|reply| Command::Join {
+            .await??;
+        Ok(Invite {
             invitation: signed,
-            events: tx,
-            reply,
-        })
-        .await?;
-        Ok(Join {
-            invite: inv.invite_id(),
             events: rx,
         })
+    }
+
+    /// Joins from an invitation: verifies it, then connects (phase 1, to the issuer and
+    /// every entry peer); if that fails the handle yields
+    /// [`crate::JoinEvent::Phase1Failed`] with the RSVP to send back and keeps trying
+    /// until the inviter accepts it or it expires. Joined, this node is a member of the
+    /// invitation's network.
+    pub async fn join(&self, invitation: &SignedInvitation) -> Result<Join> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let signed = invitation.clone();
+        let invite = invitation.invitation().invite_id();
+        self.call(move |d, now| {
+            let id = d.core.join(now, &signed)?;
+            let _ = tx.send(JoinEvent::Gathered {
+                candidates: d.core.candidates(),
+            });
+            d.joins.insert(id, tx);
+            // The join certificate (a fresh key carrying the join proof) takes about a
+            // millisecond to make: make it while ICE runs, off the driver.
+            for s in &d.sockets {
+                let (transport, inv) = (s.transport.clone(), signed.invitation().clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = transport.join_certificate(&inv) {
+                        tracing::warn!("cannot make the join certificate: {e}");
+                    }
+                });
+            }
+            Ok::<_, Error>(())
+        })
+        .await??;
+        Ok(Join { invite, events: rx })
     }
 
     /// Inviter side of phase 2: verifies an RSVP against the outstanding invitation it
     /// answers and starts checking towards the responder at once. Returns the responder.
     pub async fn accept_rsvp(&self, rsvp: &SignedRsvp) -> Result<NodeId> {
         let rsvp = rsvp.clone();
-        self.call(|reply| Command::AcceptRsvp { rsvp, reply }).await
+        self.call(move |d, now| d.core.accept_rsvp(now, &rsvp)).await?
     }
 
     /// Revokes an outstanding invitation: no further join is accepted (recorded in the
     /// ledger, so it survives a restart with the same state directory).
     pub async fn revoke(&self, invite: InviteId) -> Result<()> {
-        self.call(|reply| Command::Revoke { invite, reply }).await
+        self.call(move |d, now| d.core.revoke_invitation(now, invite))
+            .await?
+    }
+
+    /// The members this node knows (not itself).
+    pub async fn members(&self) -> Result<Vec<crate::MemberInfo>> {
+        self.call(|d, _| d.core.members()).await
+    }
+
+    /// The overlay links: each peer with what is known about its link.
+    pub async fn links(&self) -> Result<Vec<(NodeId, crate::proto::LinkInfo)>> {
+        self.call(|d, _| {
+            d.core
+                .overlay_links()
+                .into_iter()
+                .filter_map(|(p, l)| Some((p, d.core.link_info_of(l)?.clone())))
+                .collect()
+        })
+        .await
+    }
+
+    /// The topology policy in force.
+    pub async fn topology(&self) -> Result<&'static str> {
+        self.call(|d, _| d.core.topology_name()).await
+    }
+
+    /// Switches the topology policy while running.
+    pub async fn set_topology(&self, topology: Topology) -> Result<()> {
+        self.call(move |d, now| d.core.set_topology(now, &topology))
+            .await?
+    }
+
+    /// Broadcasts `payload` to every member, signed by this node; returns its id.
+    pub async fn broadcast(&self, payload: Vec<u8>) -> Result<u64> {
+        self.call(move |d, now| d.core.broadcast(now, &payload))
+            .await?
+    }
+
+    /// Sends a message to one member (a link is made on demand: direct, or introduced).
+    pub async fn send_to(&self, member: NodeId, payload: Vec<u8>) -> Result<()> {
+        self.call(move |d, now| d.core.send_message(now, member, payload))
+            .await?
+    }
+
+    /// A link to `member` for channels and streams, made on demand (directly or through
+    /// an introduction) and kept while [`MemberLink`]s to it are used; waits until it is
+    /// up.
+    pub async fn connect_member(&self, member: NodeId) -> Result<MemberLink> {
+        let (tx, rx) = oneshot::channel();
+        self.call(move |d, now| {
+            d.core.want_link(now, member)?;
+            if let Some(link) = d.core.link_to(&member)
+                && let Some(session) = d.session_of(link)
+                && let Some(info) = d.core.link_info_of(link)
+            {
+                let _ = tx.send(Ok(MemberLink {
+                    session,
+                    peer: member,
+                    path: info.path,
+                }));
+            } else {
+                d.waiting.push((member, tx));
+            }
+            Ok::<_, Error>(())
+        })
+        .await??;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The next channel a member opened towards this node, with who opened it.
+    pub async fn accept_channel(&self) -> Result<(NodeId, Channel)> {
+        let mut rx = self.inner.member_channels.lock().await;
+        rx.recv().await.ok_or(Error::Closed)
+    }
+
+    /// Revokes a member's credential (this node's credential must grant REVOKE); every
+    /// member cuts it off as the revocation spreads.
+    pub async fn revoke_member(&self, member: NodeId) -> Result<()> {
+        self.call(move |d, now| d.core.revoke_member(now, member))
+            .await?
+    }
+
+    /// Leaves the network for good (the other members are told).
+    pub async fn leave(&self) -> Result<()> {
+        self.call(|d, now| d.core.leave(now)).await
+    }
+
+    /// Network events from now on ([`NetEvents::next`]).
+    pub fn events(&self) -> NetEvents {
+        NetEvents {
+            rx: self.inner.net.subscribe(),
+        }
     }
 
     /// Shuts the node down and waits until it has stopped: sessions end with "endpoint
     /// closed", the sockets close and the ledger file is released (a new node may then open
     /// the same state directory).
     pub async fn close(&self) {
-        let _ = self.inner.commands.send(Command::Shutdown).await;
+        let _ = self
+            .inner
+            .calls
+            .send(Box::new(|d: &mut Driver, _| d.shutdown = true))
+            .await;
         let mut stopped = self.inner.stopped.clone();
         let _ = stopped.wait_for(|s| *s).await;
+    }
+}
+
+/// A subscription to a node's network events. Each subscriber buffers up to 1,024
+/// events; one that falls further behind is told how many it missed.
+#[derive(Debug)]
+pub struct NetEvents {
+    rx: broadcast::Receiver<NetEvent>,
+}
+
+/// What [`NetEvents::next`] yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetUpdate {
+    /// An event.
+    Event(NetEvent),
+    /// This subscriber fell behind and missed this many events (the node's state, e.g.
+    /// [`Node::members`], is still exact).
+    Lagged(u64),
+}
+
+impl NetEvents {
+    /// The next event; `None` once the node has shut down.
+    pub async fn next(&mut self) -> Option<NetUpdate> {
+        match self.rx.recv().await {
+            Ok(e) => Some(NetUpdate::Event(e)),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some(NetUpdate::Lagged(n)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
     }
 }

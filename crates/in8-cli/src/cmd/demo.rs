@@ -100,7 +100,7 @@ async fn link(
                 ));
                 out.event(
                     json!({"event": "phase1_failed", "joiner": names.0, "inviter": names.1,
-                                 "reason": reason, "rsvp": t}),
+                                 "reason": reason.to_string(), "rsvp": t}),
                 );
                 nodes[inviter].accept_rsvp(&rsvp).await?;
             }

@@ -1,7 +1,7 @@
-//! Birthday probing in the driver (docs/core.md "Hard NATs: birthday probing"): deciding
+//! Birthday probing in the core (docs/core.md "Hard NATs: birthday probing"): deciding
 //! from both sides' NAT classes whether to run it (`in8_ice::punch::plan`), the easy side's
 //! bursts of one-shot probes from the session's own socket, the hard side's extra sockets
-//! ([`super::punch`]), and what a hit turns into.
+//! ([`hard`]), and what a hit turns into.
 //!
 //! Every probe is an ordinary authenticated ICE check (RFC 8445 §7.2.2, short-term
 //! credentials of the session), so a hit becomes a pair by the normal rules. An answered
@@ -17,18 +17,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use in8_artifact::{Candidate, CandidateKind, NatBehaviour};
+use in8_artifact::{Candidate, CandidateKind};
+use in8_ice::nat::NatClass;
 use in8_ice::punch::{self, Policy, Step};
-use in8_ice::{Agent, Credentials, Event, SessionId, Transmit};
-use in8_transport::Endpoint;
+use in8_ice::{Agent, Credentials, Event, SessionId};
 
-use super::punch::{Incoming, Punch};
-use super::{Driver, SessionCtx, Socket};
+use super::{Action, Core, SocketGroup, Unreachable};
 use crate::config::Birthday;
-use crate::gather::class_of;
 use easy::Easy;
+use hard::Hard;
 
 mod easy;
+mod hard;
 
 /// Most sessions probing as the hard side at once: each holds up to
 /// [`Birthday::MAX_SOCKETS`] sockets, so at most 4096 descriptors in all.
@@ -38,14 +38,6 @@ pub(crate) const MAX_EASY: usize = 64;
 /// The share of the ICE connect timeout an inviting easy side packs its one burst into
 /// (its phase-2 session ends at that timeout).
 const INVITER_SHARE: f64 = 0.7;
-
-/// The hard side: the extra sockets, their agent and the promoted winner.
-pub(crate) struct Hard {
-    pub(crate) punch: Punch,
-    /// The winning socket as a transport endpoint (DTLS runs on it).
-    pub(crate) promoted: Option<Socket>,
-    stopped: bool,
-}
 
 /// Which side of birthday probing a session is on.
 pub(crate) enum Side {
@@ -77,28 +69,30 @@ fn public_of(candidates: &[Candidate], family: SocketAddr) -> Option<SocketAddr>
 
 /// What a session's peer looks like to birthday probing.
 pub(crate) struct Peer<'a> {
-    /// Its NAT behaviour (from the invitation or the RSVP).
-    pub(crate) nat: Option<NatBehaviour>,
+    /// Its NAT class (from the invitation, the RSVP or its peer record).
+    pub(crate) nat: Option<NatClass>,
     /// Its candidates.
     pub(crate) candidates: &'a [Candidate],
     /// Its ICE credentials (for the hard side's own agent).
     pub(crate) credentials: Credentials,
-    /// The invitation allows relays.
+    /// Relays are allowed.
     pub(crate) relay_allowed: bool,
-    /// This node is the inviter.
-    pub(crate) inviter: bool,
+    /// This node's session ends at the connect timeout (an inviter's phase 2, an
+    /// introduction): one burst, packed into it.
+    pub(crate) one_burst: bool,
 }
 
-impl Driver {
-    /// Phase 2 of `session` starts (the joiner sent its RSVP, or the inviter accepted one):
-    /// runs `in8_ice::punch::plan` on both classes and starts the birthday step it names.
-    /// `Err(reason)` when no strategy this node may run can connect these two NATs.
+impl Core {
+    /// Phase 2 of `session` starts (or an introduction's simultaneous open): runs
+    /// `in8_ice::punch::plan` on both classes and starts the birthday step it names.
+    /// `Err` when no strategy this node may run can connect these two NATs.
     pub(crate) fn start_birthday(
         &mut self,
+        now: Instant,
         session: SessionId,
         peer: Peer<'_>,
-    ) -> std::result::Result<(), String> {
-        let (Some(local), Some(remote)) = (self.nat, peer.nat.as_ref().map(class_of)) else {
+    ) -> Result<(), Unreachable> {
+        let (Some(local), Some(remote)) = (self.nat, peer.nat) else {
             return Ok(());
         };
         let cfg = self.config.birthday.clamped();
@@ -112,20 +106,16 @@ impl Driver {
             birthday_allowed: true,
         };
         if steps == [Step::SimultaneousOpen] && punch::plan(&local, &remote, all).len() > 1 {
-            let why = if cfg.enabled {
-                "both NATs are symmetric and the invitation does not allow a relay"
+            return Err(if cfg.enabled {
+                Unreachable::BothSymmetric
             } else {
-                "a symmetric NAT cannot reach an address-and-port-dependent filter directly, \
-                 birthday probing is disabled (Config::birthday, --no-birthday) and the \
-                 invitation does not allow a relay"
-            };
-            return Err(why.into());
+                Unreachable::BirthdayDisabled
+            });
         }
         tracing::info!(?session, ?local, ?remote, ?steps, "hard-NAT plan");
         if self.birthday.contains_key(&session) {
             return Ok(());
         }
-        let now = Instant::now();
         for step in steps {
             match step {
                 Step::BirthdayProbeRemote => self.start_easy(now, session, &peer, cfg),
@@ -142,7 +132,7 @@ impl Driver {
             .values()
             .filter(|p| matches!(p.side, Side::Easy(_)))
             .count();
-        let Some(base) = self.sockets.first().map(|s| s.base) else {
+        let Some(base) = self.sockets.first().copied() else {
             return;
         };
         let Some(target) = public_of(peer.candidates, base) else {
@@ -153,15 +143,16 @@ impl Driver {
             return;
         }
         let base = self.probe_base(target).unwrap_or(base);
-        // An inviter's phase-2 session ends at the connect timeout: one burst, packed
-        // into 70 % of it. An invitee repeats its burst every round.
+        // A session that ends at the connect timeout gets one burst, packed into 70 % of
+        // it. An invitee repeats its burst every round.
         let window = self.config.ice.agent.connect_timeout.mul_f64(INVITER_SHARE);
+        let seed = rand::Rng::random(&mut self.rng);
         let mut e = Easy::new(
             target.ip(),
             base,
             cfg,
-            peer.inviter.then_some(window),
-            rand::random(),
+            peer.one_burst.then_some(window),
+            seed,
             now,
         );
         tracing::info!(?session, ip = %e.ip, probes = e.config.max_probes, rate = e.config.rate, "birthday probing (easy side)");
@@ -177,7 +168,7 @@ impl Driver {
             },
         );
         for t in out {
-            self.send_ice(&t);
+            self.send_ice(now, t);
         }
     }
 
@@ -191,7 +182,7 @@ impl Driver {
             tracing::warn!("birthday probing: {MAX_HARD} sessions hold extra sockets already");
             return;
         }
-        let Some(base) = self.sockets.first().map(|s| s.base) else {
+        let Some(base) = self.sockets.first().copied() else {
             return;
         };
         let Some(target) = public_of(peer.candidates, base) else {
@@ -206,29 +197,48 @@ impl Driver {
         agent_cfg.max_local_candidates = agent_cfg.max_local_candidates.max(sockets);
         agent_cfg.max_probes = agent_cfg.max_probes.max(2 * sockets);
         agent_cfg.connect_timeout += Birthday::ROUND * cfg.rounds;
-        let mut agent = Agent::new(
-            agent_cfg,
-            a.role(),
-            a.local_credentials().clone(),
-            rand::random(),
-        );
+        let seed = rand::Rng::random(&mut self.rng);
+        let mut agent = Agent::new(agent_cfg, a.role(), a.local_credentials().clone(), seed);
         agent.set_tie_breaker(a.tie_breaker());
         agent.set_remote_credentials(peer.credentials.clone());
-        let opened = super::punch::open(ip, cfg.sockets, &self.punch_tx);
-        let p = Punch::new(agent, opened, target, cfg.rate, cfg.rounds, now);
-        tracing::info!(?session, sockets = p.open_sockets(), %target, "birthday probing (hard side)");
+        let group = SocketGroup(self.next_id());
+        let h = Hard::new(group, agent, target, cfg.rate, cfg.rounds, now);
+        tracing::info!(?session, sockets = cfg.sockets, %target, "birthday probing (hard side)");
         self.birthday.insert(
             session,
             Probing {
-                side: Side::Hard(Box::new(Hard {
-                    punch: p,
-                    promoted: None,
-                    stopped: false,
-                })),
+                side: Side::Hard(Box::new(h)),
                 won: false,
             },
         );
-        self.drain_punch(session, None);
+        self.push_action(Action::OpenSockets {
+            group,
+            ip,
+            count: cfg.sockets,
+        });
+    }
+
+    /// The driver opened the sockets of `group` (fewer than asked when the system refused
+    /// more: that only lowers the odds).
+    pub fn sockets_opened(&mut self, now: Instant, group: SocketGroup, bases: Vec<SocketAddr>) {
+        let Some(id) = self.birthday.iter().find_map(|(id, p)| match &p.side {
+            Side::Hard(h) if h.group == group => Some(*id),
+            _ => None,
+        }) else {
+            // The session ended meanwhile.
+            self.push_action(Action::CloseSockets { group, keep: None });
+            return;
+        };
+        if let Some(Probing {
+            side: Side::Hard(h),
+            ..
+        }) = self.birthday.get_mut(&id)
+        {
+            tracing::info!(?id, opened = bases.len(), "birthday sockets open");
+            h.opened(now, bases);
+        }
+        self.drain_punch(now, id, None);
+        self.flush(now, None);
     }
 
     /// The socket to probe `target` from: the base of a server-reflexive candidate of its
@@ -239,17 +249,16 @@ impl Driver {
             .iter()
             .find(|l| l.candidate.kind == CandidateKind::ServerReflexive && family(&l.base))
             .map(|l| l.base)
-            .or_else(|| self.sockets.iter().map(|s| s.base).find(family))
+            .or_else(|| self.sockets.iter().copied().find(family))
     }
 
-    /// When [`Driver::birthday_timeout`] is due.
+    /// When [`Core::birthday_timeout`] is due.
     pub(crate) fn birthday_deadline(&self) -> Option<Instant> {
         self.birthday
             .values()
             .filter_map(|p| match &p.side {
                 Side::Easy(e) => e.poll_timeout(),
-                Side::Hard(h) if !h.stopped => h.punch.poll_timeout(),
-                Side::Hard(_) => None,
+                Side::Hard(h) => h.poll_timeout(),
             })
             .min()
     }
@@ -270,34 +279,50 @@ impl Driver {
                     }
                 }
                 Side::Hard(h) => {
-                    if !h.stopped && h.punch.poll_timeout().is_some_and(|t| t <= now) {
-                        h.punch.handle_timeout(now, Birthday::ROUND);
+                    if h.poll_timeout().is_some_and(|t| t <= now) {
+                        h.handle_timeout(now, Birthday::ROUND);
                         hard.push(*id);
                     }
                 }
             }
         }
         for t in out {
-            self.send_ice(&t);
+            self.send_ice(now, t);
         }
         for id in hard {
-            self.drain_punch(id, None);
+            self.drain_punch(now, id, None);
         }
     }
 
+    /// Whether `base` is one of the birthday sockets (promoted or not).
+    pub(crate) fn is_punch_socket(&self, base: SocketAddr) -> bool {
+        self.punch_session(base).is_some()
+    }
+
+    fn punch_session(&self, base: SocketAddr) -> Option<SessionId> {
+        self.birthday.iter().find_map(|(id, p)| match &p.side {
+            Side::Hard(h) if h.owns(base) => Some(*id),
+            _ => None,
+        })
+    }
+
     /// A STUN datagram on a birthday socket (or a promoted one).
-    pub(crate) fn handle_punch_datagram(&mut self, d: Incoming) {
-        let (base, from, data) = d;
+    pub(crate) fn handle_punch_datagram(
+        &mut self,
+        now: Instant,
+        base: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
         if let Some(f) = &self.filter
             && !f.admits(base, from)
         {
-            tracing::trace!(%base, %from, "filtering shim dropped a datagram on a birthday socket");
             return;
         }
-        let Some(id) = self.birthday.iter().find_map(|(id, p)| match &p.side {
-            Side::Hard(h) if h.punch.owns(base) => Some(*id),
-            _ => None,
-        }) else {
+        if !in8_ice::stun::is_stun(data) {
+            return;
+        }
+        let Some(id) = self.punch_session(base) else {
             return;
         };
         if let Some(Probing {
@@ -305,22 +330,18 @@ impl Driver {
             ..
         }) = self.birthday.get_mut(&id)
         {
-            if h.stopped {
+            if h.stopped && h.promoted.is_none() {
                 return;
             }
-            if let Err(e) = h
-                .punch
-                .agent
-                .handle_packet(Instant::now(), from, base, &data)
-            {
+            if let Err(e) = h.agent.handle_packet(now, from, base, data) {
                 tracing::trace!(%from, "birthday agent ignored a datagram: {e}");
             }
         }
-        self.drain_punch(id, Some(base));
+        self.drain_punch(now, id, Some(base));
     }
 
     /// Handles the hard side's agent's events, then sends its transmits.
-    fn drain_punch(&mut self, id: SessionId, current: Option<SocketAddr>) {
+    fn drain_punch(&mut self, now: Instant, id: SessionId, current: Option<SocketAddr>) {
         let mut events = Vec::new();
         let mut sends = Vec::new();
         if let Some(Probing {
@@ -328,85 +349,65 @@ impl Driver {
             ..
         }) = self.birthday.get_mut(&id)
         {
-            while let Some(t) = h.punch.agent.poll_transmit() {
+            while let Some(t) = h.agent.poll_transmit() {
                 sends.push(t);
             }
-            while let Some(ev) = h.punch.agent.poll_event() {
+            while let Some(ev) = h.agent.poll_event() {
                 events.push(ev);
             }
         }
-        // Events first, as in `Driver::flush`: a DTLS route reserved on an event must exist
+        // Events first, as in `Core::flush`: a DTLS route reserved on an event must exist
         // before the response that lets the peer start its handshake leaves.
         for ev in events {
-            self.punch_event(id, ev, current);
+            self.punch_event(now, id, ev, current);
         }
         for t in sends {
-            self.send_punch(id, &t);
-        }
-    }
-
-    fn send_punch(&mut self, id: SessionId, t: &Transmit) {
-        if let Some(f) = &mut self.filter {
-            f.note_sent(t.from, t.to);
-        }
-        let Some(Probing {
-            side: Side::Hard(h),
-            ..
-        }) = self.birthday.get(&id)
-        else {
-            return;
-        };
-        if let Some(s) = &h.promoted
-            && s.base == t.from
-        {
-            if let Err(e) = s.sender.try_send_to(&t.contents, t.to) {
-                tracing::debug!(to = %t.to, "send failed: {e}");
+            if let Some(f) = &mut self.filter {
+                f.note_sent(t.from, t.to);
             }
-            return;
+            self.push_transmit(t);
         }
-        h.punch.send(t);
     }
 
-    fn punch_event(&mut self, id: SessionId, ev: Event, current: Option<SocketAddr>) {
+    fn punch_event(&mut self, now: Instant, id: SessionId, ev: Event, current: Option<SocketAddr>) {
         match ev {
-            // The inviter starts its DTLS server as soon as the invitee's address is known
+            // A server side starts its DTLS server as soon as the peer's address is known
             // (as in phase 1): promote the socket the authenticated check arrived on.
             Event::PeerReflexive { addr } => {
                 if let Some(base) = current
-                    && matches!(self.sessions.get(&id), Some(SessionCtx::Hosting(_)))
+                    && self.is_server_side(id)
                     && self.promote(id, base)
                 {
-                    self.accept_on(id, base, addr);
+                    self.peer_seen(now, id, base, addr);
                 }
             }
             Event::Selected { local, remote, .. } => {
                 if !self.promote(id, local) {
                     return;
                 }
+                let mut close = None;
                 if let Some(p) = self.birthday.get_mut(&id) {
                     p.won = true;
                     if let Side::Hard(h) = &mut p.side {
                         // Success: every other socket closes at once.
-                        h.punch.close_unused();
+                        h.close_unused();
+                        close = Some(h.group);
                     }
                 }
-                tracing::info!(?id, %local, %remote, "birthday probing found a path");
-                match self.sessions.get(&id) {
-                    Some(SessionCtx::Joining(_)) => self.start_join(id, local, remote),
-                    Some(SessionCtx::Hosting(_)) => self.accept_on(id, local, remote),
-                    None => {}
+                if let Some(group) = close {
+                    self.push_action(Action::CloseSockets {
+                        group,
+                        keep: Some(local),
+                    });
                 }
+                tracing::info!(?id, %local, %remote, "birthday probing found a path");
+                self.path_found(now, id, local, remote);
                 // The session's own agent (its checks never pass a symmetric NAT) is done.
                 self.ice.remove(id);
             }
-            Event::Failed { reason } => self.punch_failed(id, reason),
+            Event::Failed { reason } => self.punch_failed(now, id, reason),
             _ => {}
         }
-    }
-
-    fn accept_on(&mut self, id: SessionId, base: SocketAddr, remote: SocketAddr) {
-        // Called on the punch agent's `Selected`: the address is validated.
-        self.maybe_accept(id, base, remote, true);
     }
 
     /// Makes `base` the session's transport socket; `false` if another one already is.
@@ -418,67 +419,39 @@ impl Driver {
         else {
             return false;
         };
-        if let Some(s) = &h.promoted {
-            return s.base == base;
+        if let Some(p) = h.promoted {
+            return p == base;
         }
-        let sock = match h.punch.take(base) {
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
-                tracing::warn!(%base, "birthday socket not promoted: {e}");
-                return false;
-            }
-            None => return false,
-        };
-        let (transport, mut link) =
-            match Endpoint::from_socket(sock, self.identity.clone(), self.config.transport.clone())
-            {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(%base, "birthday socket not promoted: {e}");
-                    return false;
-                }
-            };
-        let sender = link.sender();
-        let tx = self.punch_tx.clone();
-        tokio::spawn(async move {
-            while let Some(d) = link.recv().await {
-                if tx.send((base, d.from, d.data)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        h.promoted = Some(Socket {
-            base,
-            transport,
-            sender,
-        });
+        if !h.take(base) {
+            return false;
+        }
+        let group = h.group;
+        self.push_action(Action::Promote { group, base });
         true
     }
 
     /// The hard side's agent failed: before a hit, probing is over (bounds reached); after
     /// one, consent on the birthday path was lost.
-    fn punch_failed(&mut self, id: SessionId, reason: in8_ice::FailureReason) {
+    fn punch_failed(&mut self, now: Instant, id: SessionId, reason: in8_ice::FailureReason) {
         let Some(p) = self.birthday.get_mut(&id) else {
             return;
         };
+        let mut group = None;
         if let Side::Hard(h) = &mut p.side {
             h.stopped = true;
-            h.punch.close_unused();
+            h.close_unused();
+            group = Some((h.group, h.promoted));
         }
-        let established = match self.sessions.get(&id) {
-            Some(SessionCtx::Joining(j)) => j.established.clone(),
-            Some(SessionCtx::Hosting(h)) => h.established.clone(),
-            None => None,
-        };
-        if let Some(s) = established {
-            // RFC 7675 §5.1: "the ICE agent MUST cease transmission on that 5-tuple".
-            s.abort(in8_transport::CloseReason::ConsentLost);
+        if let Some((group, keep)) = group {
+            self.push_action(Action::CloseSockets { group, keep });
+        }
+        if self.consent_lost(id) {
             return;
         }
         tracing::info!(?id, %reason, "birthday probing ended without a path");
         // Without the session's own agent the session is over.
         if self.ice.session(id).is_none() {
-            self.end_session(id, &format!("birthday probing found no path ({reason})"));
+            self.end_session(now, id, Unreachable::BirthdayNoPath(reason));
         }
     }
 
@@ -502,20 +475,25 @@ impl Driver {
         let Some(p) = self.birthday.get_mut(&id) else {
             return;
         };
-        // An inviter's DTLS server starts on the socket an authenticated check arrived on
-        // (promoted then); its handshake may finish before that socket's pair is selected.
+        // A server's DTLS starts on the socket an authenticated check arrived on (promoted
+        // then); its handshake may finish before that socket's pair is selected.
         if matches!(&p.side, Side::Hard(h) if h.promoted.is_some()) {
             p.won = true;
         }
         if p.won {
             return;
         }
+        let mut close = None;
         match &mut p.side {
             Side::Easy(e) => e.stopped = true,
             Side::Hard(h) => {
                 h.stopped = true;
-                h.punch.close_unused();
+                h.close_unused();
+                close = Some(h.group);
             }
+        }
+        if let Some(group) = close {
+            self.push_action(Action::CloseSockets { group, keep: None });
         }
     }
 
@@ -525,7 +503,7 @@ impl Driver {
             Some(Probing {
                 side: Side::Hard(h),
                 ..
-            }) => h.promoted.as_ref().map(|s| (s.base, &h.punch.agent)),
+            }) => h.promoted.map(|s| (s, &h.agent)),
             _ => None,
         }
     }
@@ -561,26 +539,19 @@ impl Driver {
         )
     }
 
-    /// A promoted birthday socket with this base.
-    pub(crate) fn promoted_socket(&self, base: SocketAddr) -> Option<&Socket> {
-        self.birthday.values().find_map(|p| match &p.side {
-            Side::Hard(h) => h.promoted.as_ref().filter(|s| s.base == base),
-            Side::Easy(_) => None,
-        })
-    }
-
     /// Drops the probing of sessions that ended (their sockets close).
     pub(crate) fn birthday_gc(&mut self) {
         let sessions = &self.sessions;
+        let mut closed = Vec::new();
         self.birthday.retain(|id, p| {
             let keep = sessions.contains_key(id);
-            if !keep
-                && let Side::Hard(h) = &p.side
-                && let Some(s) = &h.promoted
-            {
-                s.transport.close();
+            if !keep && let Side::Hard(h) = &p.side {
+                closed.push(h.group);
             }
             keep
         });
+        for group in closed {
+            self.push_action(Action::CloseSockets { group, keep: None });
+        }
     }
 }

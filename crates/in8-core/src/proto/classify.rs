@@ -1,7 +1,8 @@
-//! NAT behaviour classification at gathering (RFC 5780), run by the driver on the node's
+//! NAT behaviour classification at gathering (RFC 5780), run by the core on the node's
 //! first socket: in8-ice's probe plan, paced and retransmitted here, its answers matched by
-//! transaction id (the driver offers every STUN response ICE does not own), and
-//! `in8_ice::nat::classify` on what came back.
+//! transaction id (the core offers every STUN response ICE does not own), and
+//! `in8_ice::nat::classify` on what came back. Also the conversions between the class and
+//! what artifacts and peer records carry.
 //!
 //! Test I (a plain Binding to each server) was already sent during server-reflexive
 //! gathering; its answers say which servers have an RFC 5780 OTHER-ADDRESS. The rest of the
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 use in8_artifact::{NatBehaviour, NatFiltering, NatMapping};
 use in8_ice::nat::{self, Filtering, Mapping, NatClass, Observation, PortAllocation, Reflector};
 use in8_ice::stun::{Message, TransactionId};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 /// RFC 5780 §5: "A client SHOULD NOT generate more than ten new STUN transactions per
 /// second": new probes start at least this far apart.
@@ -28,13 +31,13 @@ const RTO: Duration = Duration::from_millis(250);
 
 /// What Test I (during gathering) learned from one server, on the first socket.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct TestOne {
+pub struct TestOne {
     /// The server.
-    pub(crate) server: SocketAddr,
+    pub server: SocketAddr,
     /// XOR-MAPPED-ADDRESS of its answer.
-    pub(crate) mapped: SocketAddr,
+    pub mapped: SocketAddr,
     /// Its RFC 5780 OTHER-ADDRESS, when it has one.
-    pub(crate) other: Option<SocketAddr>,
+    pub other: Option<SocketAddr>,
 }
 
 struct Inflight {
@@ -56,6 +59,7 @@ pub(crate) struct Classifier {
     next_new: Instant,
     timeout: Duration,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    rng: ChaCha20Rng,
 }
 
 impl Classifier {
@@ -67,6 +71,7 @@ impl Classifier {
         first: &[TestOne],
         now: Instant,
         timeout: Duration,
+        seed: u64,
     ) -> Option<Self> {
         let rfc5780 = first.iter().any(|t| t.other.is_some());
         if !rfc5780 && first.len() < 2 {
@@ -101,6 +106,7 @@ impl Classifier {
             next_new: now,
             timeout,
             transmits: VecDeque::new(),
+            rng: ChaCha20Rng::seed_from_u64(seed),
         })
     }
 
@@ -134,7 +140,7 @@ impl Classifier {
             && !self.waiting_for_filtering()
             && let Some(probe) = self.queue.pop_front()
         {
-            let tid = TransactionId::random(&mut rand::rng());
+            let tid = TransactionId::random(&mut self.rng);
             let request = probe.request(tid);
             self.transmits.push_back((probe.to, request.clone()));
             self.inflight.push(Inflight {
@@ -251,6 +257,92 @@ pub(crate) fn class_of(b: &NatBehaviour) -> NatClass {
     }
 }
 
+impl super::Core {
+    /// Sends due classification probes; publishes the class when it is known.
+    pub(crate) fn classify_timeout(&mut self, now: Instant) {
+        let Some(c) = &mut self.classifier else {
+            return;
+        };
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+        }
+        let base = c.base();
+        let mut sends = Vec::new();
+        while let Some(t) = c.poll_transmit() {
+            sends.push(t);
+        }
+        for (to, contents) in sends {
+            if let Some(f) = &mut self.filter {
+                f.note_sent(base, to);
+            }
+            self.push_transmit(in8_ice::Transmit {
+                from: base,
+                to,
+                contents,
+            });
+        }
+        self.classify_done();
+    }
+
+    /// A STUN response no ICE session owns, on socket `base`.
+    pub(crate) fn classify_response(&mut self, base: SocketAddr, data: &[u8]) {
+        if let Some(c) = &mut self.classifier
+            && c.handle_response(base, data)
+        {
+            self.classify_done();
+        }
+    }
+
+    fn classify_done(&mut self) {
+        let Some(class) = self.classifier.as_ref().and_then(|c| c.result()) else {
+            return;
+        };
+        tracing::info!(?class, "NAT classified");
+        self.classifier = None;
+        self.nat = Some(class);
+        self.push_event(super::Event::Classified(Some(class)));
+        self.nat_changed();
+    }
+}
+
+/// The class a peer record carries (the gossip layer's coarser vocabulary).
+pub(crate) fn record_class(c: Option<&NatClass>) -> in8_gossip::NatClass {
+    use in8_gossip::NatClass as G;
+    let Some(c) = c else { return G::Unknown };
+    match (c.mapping, c.filtering) {
+        (Some(Mapping::NoNat), _) => G::Public,
+        (Some(Mapping::AddressDependent | Mapping::AddressAndPortDependent), _) => G::Symmetric,
+        (_, Some(Filtering::EndpointIndependent)) => G::FullCone,
+        (_, Some(Filtering::AddressDependent)) => G::Restricted,
+        (_, Some(Filtering::AddressAndPortDependent)) => G::PortRestricted,
+        _ => G::Unknown,
+    }
+}
+
+/// The class a peer record states, for the hard-NAT plan (`None` when unknown).
+pub(crate) fn class_of_record(g: in8_gossip::NatClass) -> Option<NatClass> {
+    use in8_gossip::NatClass as G;
+    let (mapping, filtering) = match g {
+        G::Unknown => return None,
+        G::Public => (Mapping::NoNat, Filtering::EndpointIndependent),
+        G::FullCone => (Mapping::EndpointIndependent, Filtering::EndpointIndependent),
+        G::Restricted => (Mapping::EndpointIndependent, Filtering::AddressDependent),
+        G::PortRestricted => (
+            Mapping::EndpointIndependent,
+            Filtering::AddressAndPortDependent,
+        ),
+        G::Symmetric => (
+            Mapping::AddressAndPortDependent,
+            Filtering::AddressAndPortDependent,
+        ),
+    };
+    Some(NatClass {
+        mapping: Some(mapping),
+        filtering: Some(filtering),
+        ports: PortAllocation::Unknown,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,7 +371,7 @@ mod tests {
             other: Some(a("192.0.2.11:3479")),
         }];
         let base = a("10.0.0.2:5000");
-        let mut c = Classifier::new(base, &first, t0, Duration::from_secs(1))
+        let mut c = Classifier::new(base, &first, t0, Duration::from_secs(1), 1)
             .unwrap_or_else(|| unreachable!());
         let mut sent = Vec::new();
         let mut now = t0;
@@ -405,7 +497,8 @@ mod tests {
                 a("10.0.0.2:5000"),
                 &first,
                 Instant::now(),
-                Duration::from_secs(1)
+                Duration::from_secs(1),
+                1
             )
             .is_none()
         );
@@ -421,6 +514,7 @@ mod tests {
             &two,
             Instant::now(),
             Duration::from_secs(1),
+            1,
         )
         .unwrap_or_else(|| unreachable!());
         let r = c.result().unwrap_or_else(|| unreachable!());

@@ -1,22 +1,17 @@
-//! The TURN relay (RFC 8656) in the driver: allocation and refreshes, permissions, ICE checks
-//! and DTLS records through the relayed address. A relay is a policy choice: its candidate is
-//! only used in sessions whose invitation allows relays (enforced by in8-ice), and only
+//! The TURN relay (RFC 8656) in the core: allocation and refreshes, permissions, ICE checks
+//! and DTLS records through the relayed address. A relay is a policy choice: its candidate
+//! is only used in sessions whose invitation allows relays (enforced by in8-ice), and only
 //! advertised in invitations when [`crate::Config::allow_relay`] is set.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use bytes::Bytes;
 use in8_artifact::{Candidate, CandidateKind};
 use in8_ice::LocalCandidate;
 use in8_ice::turn::{TurnClient, TurnConfig, TurnEvent};
-use tokio::sync::mpsc;
 
-use super::Driver;
-
-/// Datagrams queued from relayed DTLS paths towards the TURN client.
-pub(crate) const RELAY_QUEUE: usize = 256;
+use super::{Action, Core};
 
 /// The node's TURN allocation.
 pub(crate) struct Relay {
@@ -27,17 +22,10 @@ pub(crate) struct Relay {
     pub(crate) relayed: Option<SocketAddr>,
     /// Peers a permission was asked for (bounded by the client's own limit).
     requested: HashSet<IpAddr>,
-    /// Given to relayed DTLS paths (`in8_transport::Via::Relay`).
-    pub(crate) sink: mpsc::Sender<(SocketAddr, Bytes)>,
 }
 
 impl Relay {
-    pub(crate) fn new(
-        server: &crate::config::TurnServer,
-        base: SocketAddr,
-        seed: u64,
-        sink: mpsc::Sender<(SocketAddr, Bytes)>,
-    ) -> Self {
+    pub(crate) fn new(server: &crate::config::TurnServer, base: SocketAddr, seed: u64) -> Self {
         let config = TurnConfig {
             server: server.addr,
             username: server.username.clone(),
@@ -50,17 +38,21 @@ impl Relay {
             base,
             relayed: None,
             requested: HashSet::new(),
-            sink,
         }
     }
 }
 
-impl Driver {
+impl Core {
     /// Whether a datagram arriving on `base` from `from` is the TURN server's.
     pub(crate) fn is_from_relay(&self, base: SocketAddr, from: SocketAddr) -> bool {
         self.relay
             .as_ref()
             .is_some_and(|r| r.base == base && r.server == from)
+    }
+
+    /// The relayed address, when allocated.
+    pub(crate) fn relayed_addr(&self) -> Option<SocketAddr> {
+        self.relay.as_ref().and_then(|r| r.relayed)
     }
 
     /// A datagram from the TURN server: responses, Data indications, ChannelData.
@@ -72,8 +64,9 @@ impl Driver {
         self.flush_relay(now);
     }
 
-    /// Asks for permissions for the peers at `candidates` (RFC 8656 §9: the server relays
-    /// only from peers with a permission), so their checks reach the relayed candidate.
+    /// Asks for permissions for the peers at `candidates` (RFC 8656 §9: "the server
+    /// relays only from peers with a permission"), so their checks reach the relayed
+    /// candidate.
     pub(crate) fn permit(&mut self, now: Instant, candidates: &[Candidate]) {
         let Some(r) = &mut self.relay else { return };
         if r.relayed.is_none() {
@@ -86,6 +79,11 @@ impl Driver {
             }
         }
         self.flush_relay(now);
+    }
+
+    /// A DTLS datagram of a relayed link leaves through the relay towards `to`.
+    pub fn handle_relayed_send(&mut self, now: Instant, to: SocketAddr, data: &[u8]) {
+        self.send_relayed(now, to, data);
     }
 
     /// Sends an ICE transmit or a DTLS datagram from the relayed address to `to`. Without a
@@ -112,11 +110,8 @@ impl Driver {
         while let Some(e) = r.client.poll_event() {
             events.push(e);
         }
-        let base = r.base;
         for t in out {
-            if let Some(s) = self.socket_for(base) {
-                let _ = s.sender.try_send_to(&t.contents, t.to);
-            }
+            self.push_transmit(t);
         }
         for e in events {
             self.relay_event(now, e);
@@ -140,18 +135,21 @@ impl Driver {
                 self.gathered();
             }
             TurnEvent::Data { peer, data } => {
-                let Some(relayed) = self.relay.as_ref().and_then(|r| r.relayed) else {
+                let Some((relayed, base)) = self.relay.as_ref().and_then(|r| Some((r.relayed?, r.base)))
+                else {
                     return;
                 };
                 if in8_ice::stun::is_stun(&data) {
                     if let Err(e) = self.ice.handle_packet(now, peer, relayed, &data) {
                         tracing::trace!(%peer, "ICE ignored a relayed datagram: {e}");
                     }
-                    self.flush(Some(relayed));
-                } else if let Some(base) = self.relay.as_ref().map(|r| r.base)
-                    && let Some(s) = self.socket_for(base)
-                {
-                    s.transport.inject(&data, peer);
+                    self.flush(now, Some(relayed));
+                } else {
+                    self.push_action(Action::InjectDtls {
+                        base,
+                        from: peer,
+                        data: data.to_vec(),
+                    });
                 }
             }
             TurnEvent::Failed { method, code } => {

@@ -1,0 +1,436 @@
+//! Gossip on live links: frames routed to the link of their peer (dialling it when there
+//! is none), gossip's events turned into links, introductions, directory updates and
+//! application events, and the network's timers (announcements, silence, topology).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use in8_artifact::NodeId;
+use in8_gossip::LinkFailure;
+
+use super::super::wire::{Broadcast, NetFrame};
+use super::super::{CloseCause, Core, Event, NetEvent, Store};
+use super::{Dial, Punch};
+use crate::proto::links::LinkKind;
+
+/// Most introductions waiting for their start time.
+const MAX_PUNCHES: usize = 64;
+/// Most peers with frames waiting for a dial.
+const MAX_QUEUED_PEERS: usize = 256;
+
+impl Core {
+    /// Broadcasts a network payload through gossip (signed by this node).
+    pub(crate) fn gossip_broadcast(&mut self, payload: Vec<u8>) -> Option<u64> {
+        let gt = self.gtime(self.last_now);
+        self.net.gossip.as_mut()?.broadcast(gt, &payload).ok()
+    }
+
+    /// Drains gossip's output: frames to their links (or queued behind a dial), events.
+    pub(crate) fn drain_gossip(&mut self, now: Instant) {
+        loop {
+            let Some(g) = &mut self.net.gossip else {
+                return;
+            };
+            let mut busy = false;
+            let mut frames = Vec::new();
+            while let Some(t) = g.poll_transmit() {
+                frames.push(t);
+            }
+            let mut events = Vec::new();
+            while let Some(e) = g.poll_event() {
+                events.push(e);
+            }
+            for t in frames {
+                busy = true;
+                self.route_gossip(now, t.to, NetFrame::Gossip(t.bytes));
+            }
+            for e in events {
+                busy = true;
+                self.gossip_event(now, e);
+            }
+            if !busy {
+                break;
+            }
+        }
+    }
+
+    /// Sends a frame to `to` over its link, or queues it and dials `to`.
+    pub(crate) fn route_gossip(&mut self, now: Instant, to: NodeId, frame: NetFrame) {
+        if self.send_to_member(to, frame.clone()) {
+            return;
+        }
+        let per_peer = self.config.network.queued_per_peer;
+        if !self.net.queued.contains_key(&to) && self.net.queued.len() >= MAX_QUEUED_PEERS {
+            return;
+        }
+        let q = self.net.queued.entry(to).or_insert_with(VecDeque::new);
+        if q.len() >= per_peer {
+            q.pop_front();
+        }
+        q.push_back(frame);
+        self.ensure_dial(now, to);
+    }
+
+    /// Makes sure a link to `peer` is being made: a direct attempt from its record, and
+    /// when its NAT filters (its record says so) gossip is told at once that an
+    /// introduction is needed.
+    pub(crate) fn ensure_dial(&mut self, now: Instant, peer: NodeId) {
+        if self.net.admitted.contains_key(&peer) || self.net.dialling.contains_key(&peer) {
+            return;
+        }
+        let gt = self.gtime(now);
+        let Some(record) = self.record_of(&peer).cloned() else {
+            self.net.queued.remove(&peer);
+            if let Some(g) = &mut self.net.gossip {
+                g.link_failed(gt, peer, LinkFailure::Closed);
+            }
+            return;
+        };
+        if self.net.is_banned(&peer, now) || self.net.revoked(&peer) {
+            self.net.queued.remove(&peer);
+            if let Some(g) = &mut self.net.gossip {
+                g.link_failed(gt, peer, LinkFailure::Closed);
+            }
+            return;
+        }
+        let filtered = !record.record().nat.reachable()
+            && record.record().nat != in8_gossip::NatClass::Unknown;
+        let started = self.dial_member(now, &record, None);
+        self.net.dialling.insert(
+            peer,
+            Dial {
+                attempts: u32::from(started),
+                told_gossip: filtered,
+            },
+        );
+        if filtered || !started {
+            if let Some(g) = &mut self.net.gossip {
+                g.link_failed(gt, peer, LinkFailure::NeedsIntroduction);
+            }
+        }
+        if !started && !filtered {
+            self.net.dialling.remove(&peer);
+            self.net.queued.remove(&peer);
+        }
+    }
+
+    /// A member attempt ended without a link.
+    pub(crate) fn net_dial_failed(&mut self, now: Instant, peer: NodeId, introduced: bool) {
+        if self.net.admitted.contains_key(&peer) {
+            return;
+        }
+        if self.net.join_via == Some(peer) && !self.net.joined {
+            // Rejoining: try the next last-known member.
+            self.net.join_via = None;
+            self.net.dialling.remove(&peer);
+            self.rejoin_next(now);
+            return;
+        }
+        let Some(d) = self.net.dialling.get_mut(&peer) else {
+            return;
+        };
+        d.attempts = d.attempts.saturating_sub(1);
+        if d.attempts > 0 {
+            return;
+        }
+        let told = d.told_gossip;
+        let gt = self.gtime(now);
+        if introduced || told {
+            // The introduction (or the last hope) failed too.
+            if introduced {
+                self.net.dialling.remove(&peer);
+                self.net.queued.remove(&peer);
+                if let Some(g) = &mut self.net.gossip {
+                    g.link_failed(gt, peer, LinkFailure::NeedsRelay);
+                }
+            }
+            return;
+        }
+        // The direct attempt failed: gossip may find an introducer.
+        if let Some(d) = self.net.dialling.get_mut(&peer) {
+            d.told_gossip = true;
+        }
+        if let Some(g) = &mut self.net.gossip {
+            g.link_failed(gt, peer, LinkFailure::NeedsIntroduction);
+        }
+    }
+
+    fn gossip_event(&mut self, now: Instant, e: in8_gossip::Event) {
+        use in8_gossip::Event as G;
+        match e {
+            G::NeighborUp(p) => {
+                if let Some(&link) = self.net.admitted.get(&p) {
+                    let info = self.links.get(&link).and_then(|l| l.info.clone());
+                    if let Some(info) = info {
+                        self.push_event(Event::Network(NetEvent::LinkUp {
+                            peer: p,
+                            link,
+                            path: info.path,
+                            introducer: info.introducer,
+                        }));
+                    }
+                }
+                self.announce_soon(now);
+            }
+            G::NeighborDown(p) => {
+                self.announce_soon(now);
+                let wanted = self.net.topology.pinned.contains(&p) || self.net.app_wanted.contains(&p);
+                if let Some(&link) = self.net.admitted.get(&p)
+                    && !wanted
+                    && self.links.get(&link).is_some_and(|l| l.kind == LinkKind::Member)
+                {
+                    // Gossip sent its DISCONNECT on the link; it closes after the linger.
+                    self.net.admitted.remove(&p);
+                    self.push_event(Event::Network(NetEvent::LinkDown { peer: p, link }));
+                    self.close_later(now, link, CloseCause::NotNeeded);
+                }
+            }
+            G::Received {
+                origin,
+                payload,
+                hops,
+                ..
+            } => self.network_broadcast(now, origin, &payload, hops),
+            G::PunchNow {
+                peer,
+                offer,
+                delay,
+                introducer,
+                token,
+            } => {
+                if self.net.admitted.contains_key(&peer) {
+                    // Already linked (a direct attempt won): gossip resends its request.
+                    let gt = self.gtime(now);
+                    if let Some(g) = &mut self.net.gossip {
+                        g.link_up(gt, peer);
+                    }
+                } else if self.net.punches.len() < MAX_PUNCHES {
+                    self.net.punches.push(Punch {
+                        at: now + delay,
+                        record: offer,
+                        introducer,
+                        token,
+                    });
+                }
+            }
+            G::PeerRevoked(p) => {
+                self.net.directory.remove(&p);
+                self.push_event(Event::Network(NetEvent::MemberRevoked(p)));
+                if let Some(link) = self.net.admitted.remove(&p) {
+                    self.drop_link(link, CloseCause::NotAMember);
+                }
+            }
+            G::PeerExpired(p) => {
+                if self.net.directory.remove(&p) {
+                    self.push_event(Event::Network(NetEvent::MemberDown {
+                        member: p,
+                        left: false,
+                    }));
+                }
+            }
+            G::SelfRevoked => {
+                self.push_event(Event::Network(NetEvent::SelfRevoked));
+                self.leave_links(now);
+            }
+            G::CredentialExpired => {
+                self.push_event(Event::Network(NetEvent::CredentialExpired));
+                self.leave_links(now);
+            }
+            G::InvitationRevoked { invite, issuer } => {
+                if self
+                    .invites
+                    .get(&invite)
+                    .is_some_and(|o| o.signed.invitation().issuer == issuer)
+                {
+                    let _ = self.revoke_invitation(now, invite);
+                }
+            }
+            G::JoinFailed { contact } => {
+                tracing::info!(contact = %contact.short(), "gossip JOIN went unanswered");
+            }
+            _ => {}
+        }
+    }
+
+    /// A network broadcast from `origin` (its signature checked by gossip).
+    fn network_broadcast(&mut self, now: Instant, origin: NodeId, payload: &[u8], hops: u16) {
+        match Broadcast::decode(payload) {
+            Ok(Broadcast::Announce { record, neighbours }) => {
+                if record.node() != origin {
+                    return;
+                }
+                for n in &neighbours {
+                    if self.net.admitted.contains_key(n)
+                        && let Some(g) = &mut self.net.gossip
+                    {
+                        g.hint_via(origin, *n);
+                    }
+                }
+                self.learn_record(now, &record, Some(neighbours));
+            }
+            Ok(Broadcast::App(payload)) => {
+                self.push_event(Event::Network(NetEvent::Broadcast {
+                    origin,
+                    payload,
+                    hops,
+                }));
+            }
+            Ok(Broadcast::Leave) => {
+                if self.net.directory.left(&origin) {
+                    self.push_event(Event::Network(NetEvent::MemberDown {
+                        member: origin,
+                        left: true,
+                    }));
+                }
+            }
+            Ok(Broadcast::Redeemed { invite, member }) => {
+                self.redeemed_elsewhere(now, origin, invite, member)
+            }
+            Err(e) => tracing::debug!(origin = %origin.short(), "broadcast payload refused: {e}"),
+        }
+    }
+
+    /// Announces this node's record and neighbours within a second (they changed).
+    fn announce_soon(&mut self, now: Instant) {
+        let soon = now + Duration::from_secs(1);
+        if self.net.next_announce > soon {
+            self.net.next_announce = soon;
+        }
+    }
+
+    fn announce(&mut self, now: Instant) {
+        let Some(g) = &self.net.gossip else { return };
+        if g.core().active_len() == 0 {
+            self.net.next_announce = now + Duration::from_secs(1);
+            return;
+        }
+        let record = Box::new(g.record().clone());
+        let neighbours: Vec<NodeId> = g
+            .core()
+            .active_view()
+            .take(super::super::wire::MAX_ANNOUNCED_NEIGHBOURS)
+            .collect();
+        let payload = Broadcast::Announce { record, neighbours }.encode();
+        self.gossip_broadcast(payload);
+        let every = self.config.network.announce_interval;
+        self.net.next_announce = now + super::super::jitter(&mut self.rng, every, 0.2);
+    }
+
+    /// Closes every member link (this node is no longer a member).
+    pub(crate) fn leave_links(&mut self, now: Instant) {
+        let links: Vec<(NodeId, crate::proto::LinkId)> =
+            self.net.admitted.iter().map(|(p, l)| (*p, *l)).collect();
+        for (_, link) in links {
+            if self.links.get(&link).is_some_and(|l| l.kind == LinkKind::Member) {
+                self.close_later(now, link, CloseCause::Leaving);
+            }
+        }
+    }
+
+    /// When the network's next timer is due.
+    pub(crate) fn network_deadline(&self) -> Option<Instant> {
+        let gossip = self
+            .net
+            .gossip
+            .as_ref()
+            .and_then(|g| g.poll_timeout())
+            .map(|t| self.instant_of(t));
+        let punch = self.net.punches.iter().map(|p| p.at).min();
+        [
+            gossip,
+            punch,
+            Some(self.net.next_announce),
+            Some(self.net.topology.next),
+            Some(self.net.next_persist),
+            self.members_deadline(),
+            self.admission_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the network's due timers.
+    pub(crate) fn network_timeout(&mut self, now: Instant) {
+        let gt = self.gtime(now);
+        if let Some(g) = &mut self.net.gossip
+            && g.poll_timeout().is_some_and(|t| t <= gt)
+        {
+            g.handle_timeout(gt);
+        }
+        let due: Vec<Punch> = {
+            let (due, later): (Vec<Punch>, Vec<Punch>) =
+                std::mem::take(&mut self.net.punches)
+                    .into_iter()
+                    .partition(|p| p.at <= now);
+            self.net.punches = later;
+            due
+        };
+        for p in due {
+            let peer = p.record.node();
+            if self.net.admitted.contains_key(&peer) {
+                continue;
+            }
+            if self.dial_member(now, &p.record, Some((p.introducer, p.token))) {
+                let d = self.net.dialling.entry(peer).or_insert(Dial {
+                    attempts: 0,
+                    told_gossip: true,
+                });
+                d.attempts += 1;
+                // The link, once admitted, is reported to gossip as the introduction's.
+                self.net.pending_intro.insert(peer, p.introducer);
+            }
+        }
+        if self.net.next_announce <= now {
+            self.announce(now);
+        }
+        if self.net.topology.next <= now {
+            self.apply_topology(now);
+        }
+        if self.net.next_persist <= now {
+            self.persist_members(now);
+        }
+        let silent = self.config.network.announce_interval * 3;
+        for m in self.net.directory.silence(now, silent) {
+            if !self.net.admitted.contains_key(&m) {
+                self.push_event(Event::Network(NetEvent::MemberDown {
+                    member: m,
+                    left: false,
+                }));
+            }
+        }
+        let wall = self.wall(now);
+        for m in self.net.directory.expire(wall, self.config.verify.skew()) {
+            self.push_event(Event::Network(NetEvent::MemberDown {
+                member: m,
+                left: false,
+            }));
+        }
+        self.members_timeout(now);
+        self.admission_timeout(now);
+        self.drain_gossip(now);
+    }
+
+    /// Persists the members to rejoin through after a restart: linked ones first.
+    fn persist_members(&mut self, now: Instant) {
+        self.net.next_persist = now + Duration::from_secs(60);
+        if self.config.state_dir.is_none() || self.net.left {
+            return;
+        }
+        let mut list: Vec<_> = self
+            .net
+            .directory
+            .online()
+            .map(|(id, e)| (!self.net.admitted.contains_key(id), e.record.clone()))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let keep: Vec<_> = list
+            .into_iter()
+            .map(|(_, r)| r)
+            .take(self.config.network.remembered)
+            .collect();
+        if !keep.is_empty() {
+            self.push_action(crate::proto::Action::Store(Store::Members(keep)));
+        }
+    }
+}
