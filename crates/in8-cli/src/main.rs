@@ -10,6 +10,7 @@ mod connect;
 mod home;
 mod output;
 mod settings;
+mod topology;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -320,7 +320,10 @@ impl Driver {
                 self.outlets.nat.send_replace((true, c));
             }
             Event::Network(e) => {
-                if let NetEvent::LinkUp { peer, link, path, .. } = &e {
+                if let NetEvent::LinkUp {
+                    peer, link, path, ..
+                } = &e
+                {
                     self.serve_waiting(*peer, *link, *path);
                 }
                 let _ = self.outlets.net.send(e);
@@ -334,7 +337,9 @@ impl Driver {
             JoinProgress::Connected { .. } | JoinProgress::Failed(_)
         );
         let ev = match event {
-            JoinProgress::Checking { remote_candidates } => JoinEvent::Checking { remote_candidates },
+            JoinProgress::Checking { remote_candidates } => {
+                JoinEvent::Checking { remote_candidates }
+            }
             JoinProgress::Connecting { remote } => JoinEvent::Connecting { remote },
             JoinProgress::Phase1Failed { reason, rsvp } => JoinEvent::Phase1Failed {
                 reason,
@@ -365,7 +370,9 @@ impl Driver {
                 Some(s) => InviteEvent::Joined(Connection::new(s, *info, self.take_early(link))),
                 None => return,
             },
-            InviteProgress::JoinFailed { remote, error } => InviteEvent::JoinFailed { remote, error },
+            InviteProgress::JoinFailed { remote, error } => {
+                InviteEvent::JoinFailed { remote, error }
+            }
             InviteProgress::Ended(reason) => InviteEvent::Ended { reason },
         };
         if let Some(tx) = self.invites.get(&invite) {

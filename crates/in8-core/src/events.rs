@@ -192,7 +192,8 @@ impl Default for InviteOptions {
             allow_rsvp: true,
             // Newcomers may introduce others and invite further members (never more than
             // the issuer holds); revoking stays with whoever is given it explicitly.
-            capabilities: in8_artifact::Capabilities::INTRODUCE.with(in8_artifact::Capabilities::INVITE),
+            capabilities: in8_artifact::Capabilities::INTRODUCE
+                .with(in8_artifact::Capabilities::INVITE),
             relay_only: false,
             entry_peers: 0,
         }

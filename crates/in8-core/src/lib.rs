@@ -53,6 +53,8 @@ mod driver;
 mod error;
 mod events;
 mod gather;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod node;
 mod persist;
 pub mod proto;

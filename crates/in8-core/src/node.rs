@@ -86,7 +86,10 @@ impl Node {
 
     /// Like [`Node::start`], as a member of the network `credential` admits it to
     /// (overriding a stored one).
-    pub async fn start_in(mut config: Config, credential: Option<SignedMembership>) -> Result<Self> {
+    pub async fn start_in(
+        mut config: Config,
+        credential: Option<SignedMembership>,
+    ) -> Result<Self> {
         let me = config.identity.node_id();
         if let Some(c) = &credential
             && c.membership().member != me
@@ -192,7 +195,11 @@ impl Node {
             reports: reports_rx,
             relayed: relay_rx,
         };
-        tokio::spawn(d.run(inputs, stopped_tx));
+        {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!("node", id = %me.short());
+            tokio::spawn(d.run(inputs, stopped_tx).instrument(span));
+        }
         // Wait for the relay allocation (bounded by the gather timeout in the core).
         let _ = gathered.wait_for(|g| *g).await;
         let inner = Arc::new(Inner {
@@ -369,7 +376,8 @@ impl Node {
     /// answers and starts checking towards the responder at once. Returns the responder.
     pub async fn accept_rsvp(&self, rsvp: &SignedRsvp) -> Result<NodeId> {
         let rsvp = rsvp.clone();
-        self.call(move |d, now| d.core.accept_rsvp(now, &rsvp)).await?
+        self.call(move |d, now| d.core.accept_rsvp(now, &rsvp))
+            .await?
     }
 
     /// Revokes an outstanding invitation: no further join is accepted (recorded in the
@@ -391,6 +399,19 @@ impl Node {
                 .overlay_links()
                 .into_iter()
                 .filter_map(|(p, l)| Some((p, d.core.link_info_of(l)?.clone())))
+                .collect()
+        })
+        .await
+    }
+
+    /// The links the topology policy (and the application) want now, and which of them
+    /// are up.
+    pub async fn desired_links(&self) -> Result<Vec<(NodeId, bool)>> {
+        self.call(|d, _| {
+            d.core
+                .desired_links()
+                .iter()
+                .map(|p| (*p, d.core.link_to(p).is_some()))
                 .collect()
         })
         .await

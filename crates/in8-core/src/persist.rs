@@ -42,7 +42,8 @@ pub(crate) fn make_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir).map_err(io(format!("creating {}", dir.display())))
+    b.create(dir)
+        .map_err(io(format!("creating {}", dir.display())))
 }
 
 /// Writes `bytes` to `path` atomically: a fresh, exclusively created 0600 temporary file in
@@ -110,7 +111,10 @@ fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
 /// Stores an invitation.
 pub(crate) fn save_invitation(state: &Path, inv: &SignedInvitation) -> Result<()> {
     let id = inv.invitation().invite_id();
-    write_atomically(&invitations(state).join(format!("{id}.cbor")), inv.to_bytes())
+    write_atomically(
+        &invitations(state).join(format!("{id}.cbor")),
+        inv.to_bytes(),
+    )
 }
 
 /// Forgets an invitation (expired).

@@ -57,8 +57,8 @@ use crate::config::Config;
 pub use classify::TestOne;
 pub(crate) use classify::{behaviour, class_of};
 pub use types::{
-    Action, ClientMode, CloseCause, Event, InviteEnd, InviteProgress, JoinId, JoinProgress,
-    LinkId, LinkInfo, LinkInput, NetEvent, ServerMode, SocketGroup, Store, Unreachable,
+    Action, ClientMode, CloseCause, Event, InviteEnd, InviteProgress, JoinId, JoinProgress, LinkId,
+    LinkInfo, LinkInput, NetEvent, ServerMode, SocketGroup, Store, Unreachable,
 };
 
 /// Most events, actions or transmits queued between two drains. A driver that drains
@@ -310,22 +310,31 @@ impl Core {
 
     /// When [`Core::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let invites = self.invites.values().map(|o| o.deadline).min();
-        let relay = self.relay.as_ref().and_then(|r| r.client.poll_timeout());
-        let classify = self.classifier.as_ref().and_then(|c| c.poll_timeout());
+        self.timers().into_iter().filter_map(|(_, t)| t).min()
+    }
+
+    /// Every component's next deadline, by name (for diagnostics; [`Core::poll_timeout`]
+    /// is their minimum).
+    pub fn timers(&self) -> [(&'static str, Option<Instant>); 8] {
         [
-            self.ice.poll_timeout(),
-            invites,
-            relay,
-            self.gather_until,
-            self.birthday_deadline(),
-            classify,
-            self.links_deadline(),
-            self.network_deadline(),
+            ("ice", self.ice.poll_timeout()),
+            (
+                "invitations",
+                self.invites.values().map(|o| o.deadline).min(),
+            ),
+            (
+                "relay",
+                self.relay.as_ref().and_then(|r| r.client.poll_timeout()),
+            ),
+            ("gathering", self.gather_until),
+            ("birthday", self.birthday_deadline()),
+            (
+                "classification",
+                self.classifier.as_ref().and_then(|c| c.poll_timeout()),
+            ),
+            ("links", self.links_deadline()),
+            ("network", self.network_deadline()),
         ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 
     /// Runs every timer due at `now`.
@@ -357,7 +366,13 @@ impl Core {
     /// One datagram received on the local socket `local` (a node socket, a birthday
     /// socket, a promoted one) from `from`. STUN goes to ICE (or to the TURN client, the
     /// NAT classifier, the member-session resolver); anything else is not the core's.
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
         self.tick(now);
         if self.is_punch_socket(local) {
             self.handle_punch_datagram(now, local, from, data);

@@ -384,6 +384,12 @@ impl Gossip {
         self.core.hint_via(peer, via);
     }
 
+    /// Verifies and keeps `record` (a member the driver learned of outside gossip, e.g.
+    /// on a link whose peer presented it): frames from that member are then admitted.
+    pub fn learn(&mut self, now: Time, record: SignedPeerRecord) -> Result<()> {
+        self.admit_record(now, record).map(|_| ())
+    }
+
     /// The verified records of every peer in the views.
     pub fn peer_records(&self) -> impl Iterator<Item = &SignedPeerRecord> + '_ {
         self.records.values()

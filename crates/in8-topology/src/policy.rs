@@ -102,7 +102,8 @@ pub struct Desired<P> {
 /// An overlay policy. Parameters are checked by [`Policy::validate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Policy {
-    /// Everyone links to everyone (up to `max_links` links per node).
+    /// Everyone links to everyone (up to `max_links` links per node; past that, each node
+    /// picks its `max_links` by rendezvous hashing, which spreads the load).
     Mesh {
         /// Bound on links per node (1..=1024).
         max_links: usize,
@@ -199,11 +200,20 @@ impl Policy {
         let n = ids.len();
         let others = |v: &[P]| -> Vec<P> { v.iter().copied().filter(|p| *p != input.me).collect() };
         match self {
-            Policy::Mesh { max_links } => Desired {
-                links: others(&ids).into_iter().take(*max_links).collect(),
-                role: Role::Peer,
-                random: false,
-            },
+            Policy::Mesh { max_links } => {
+                let mut links = others(&ids);
+                if links.len() > *max_links {
+                    // More members than links: each node picks its own subset by
+                    // rendezvous hashing, so no member is everyone's choice.
+                    links.sort_by_key(|c| core::cmp::Reverse(rendezvous(&input.me, c)));
+                    links.truncate(*max_links);
+                }
+                Desired {
+                    links,
+                    role: Role::Peer,
+                    random: false,
+                }
+            }
             Policy::Star { hubs } => {
                 let h = (*hubs).min(n);
                 Desired {

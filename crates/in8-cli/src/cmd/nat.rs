@@ -261,13 +261,13 @@ pub(crate) fn run(a: &Args, out: &Output) -> Result<ExitCode> {
         }
         if reflectors.is_empty() {
             return Err(anyhow::Error::new(crate::output::Unreachable(format!(
-                    "no STUN server answered ({} asked from {local} for {} s each, with retransmissions): check the address and port, that the server runs (`in8 stun` starts one) and that this network lets UDP out",
-                    a.stun
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    a.timeout.as_secs_f32()
+                "no STUN server answered ({} asked from {local} for {} s each, with retransmissions): check the address and port, that the server runs (`in8 stun` starts one) and that this network lets UDP out",
+                a.stun
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.timeout.as_secs_f32()
             ))));
         }
         let mut obs = Vec::new();

@@ -81,7 +81,11 @@ fn via(d: &Driver, relayed: bool) -> Via {
 /// address, else the socket itself.
 fn endpoint(d: &Driver, local: SocketAddr, relayed: bool) -> Option<in8_transport::Endpoint> {
     if relayed {
-        let base = d.sockets.iter().find(|s| s.base.is_ipv4() == local.is_ipv4())?.base;
+        let base = d
+            .sockets
+            .iter()
+            .find(|s| s.base.is_ipv4() == local.is_ipv4())?
+            .base;
         return d.transport_for(base);
     }
     d.transport_for(local)
@@ -98,7 +102,8 @@ impl Driver {
         mode: ClientMode,
     ) {
         let Some(transport) = endpoint(self, local, relayed) else {
-            self.core.handle_link(now, link, LinkInput::Failed(Error::Closed));
+            self.core
+                .handle_link(now, link, LinkInput::Failed(Error::Closed));
             return;
         };
         let via = via(self, relayed);
@@ -162,7 +167,8 @@ impl Driver {
         relayed: bool,
     ) {
         let Some(transport) = endpoint(self, local, relayed) else {
-            self.core.handle_link(now, link, LinkInput::Failed(Error::Closed));
+            self.core
+                .handle_link(now, link, LinkInput::Failed(Error::Closed));
             return;
         };
         match transport.reserve_accept(remote, via(self, relayed)) {
@@ -183,7 +189,8 @@ impl Driver {
 
     pub(crate) fn accept(&mut self, now: Instant, link: LinkId, mode: ServerMode) {
         let Some(p) = self.links.get_mut(&link).and_then(|s| s.pending.take()) else {
-            self.core.handle_link(now, link, LinkInput::Failed(Error::Closed));
+            self.core
+                .handle_link(now, link, LinkInput::Failed(Error::Closed));
             return;
         };
         let tx = self.reports.clone();
@@ -290,14 +297,14 @@ impl Driver {
                 let Some(peer) = session.peer() else {
                     session.abort(CloseReason::LocalClose);
                     self.links.remove(&link);
-                    self.core.handle_link(now, link, LinkInput::Failed(Error::Closed));
+                    self.core
+                        .handle_link(now, link, LinkInput::Failed(Error::Closed));
                     return;
                 };
                 let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
                 slot.out = Some(out_tx);
                 slot.session = Some(session.clone());
-                let member_channels =
-                    slot.member.then(|| self.outlets.member_channels.clone());
+                let member_channels = slot.member.then(|| self.outlets.member_channels.clone());
                 match &member_channels {
                     Some(m) => {
                         for ch in early {
@@ -344,8 +351,9 @@ impl Driver {
         let Some(session) = self.session_of(link) else {
             return;
         };
-        let (ready, rest): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.waiting).into_iter().partition(|(p, _)| *p == peer);
+        let (ready, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(p, _)| *p == peer);
         self.waiting = rest;
         for (_, tx) in ready {
             let _ = tx.send(Ok(MemberLink {

@@ -122,4 +122,3 @@ fn duplicate(socket: &UdpSocket) -> std::io::Result<UdpSocket> {
     std.set_nonblocking(true)?;
     UdpSocket::from_std(std)
 }
-

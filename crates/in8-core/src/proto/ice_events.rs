@@ -173,7 +173,7 @@ impl Core {
         base: SocketAddr,
         remote: SocketAddr,
     ) {
-        if self.is_server_side(session) {
+        if self.is_server_side(session) && !self.redundant_member_session(session, base, remote) {
             self.reserve(now, session, base, remote);
         }
     }
@@ -187,15 +187,61 @@ impl Core {
         local: SocketAddr,
         remote: SocketAddr,
     ) {
-        let Some(ctx) = self.sessions.get(&session) else {
+        if !self.sessions.contains_key(&session)
+            || self.redundant_member_session(session, local, remote)
+        {
             return;
-        };
-        if ctx.is_server(self.me) {
+        }
+        if self.is_server_side(session) {
             self.reserve(now, session, local, remote);
             self.accept(now, session, remote);
         } else {
             self.connect_client(now, session, local, remote);
         }
+    }
+
+    /// Whether `session`'s path (`local`, `remote`) is taken by another link (the
+    /// transport runs one session per remote address on a socket). A member session gives
+    /// way to a link that is up or being made towards the same peer and is dropped
+    /// quietly; a stale server attempt of an invitation (an invitee that went to another
+    /// entry point) gives way to the member session instead.
+    fn redundant_member_session(
+        &mut self,
+        session: SessionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> bool {
+        let Some(other) = self.link_on(session, local, remote) else {
+            return false;
+        };
+        let member = match self.sessions.get(&session).map(|c| &c.purpose) {
+            Some(Purpose::Member(m)) => Some(m.clone()),
+            _ => None,
+        };
+        let Some(m) = member else {
+            return true;
+        };
+        let (up, kind, peer) = match self.links.get(&other) {
+            Some(o) => (o.up, o.kind, o.peer),
+            None => return false,
+        };
+        if !up && matches!(kind, super::links::LinkKind::Accept(_)) {
+            tracing::debug!(?session, %remote, "a stale invitation attempt gives way to a member session");
+            self.drop_link(other, CloseCause::Abandoned);
+            return false;
+        }
+        tracing::debug!(?session, %remote, "member session redundant: its path has a link");
+        self.ice.remove(session);
+        if let Some(ctx) = self.sessions.remove(&session) {
+            for l in ctx.attempts.values() {
+                self.drop_link(*l, CloseCause::Abandoned);
+            }
+        }
+        if peer != Some(m.peer) {
+            let now = self.last_now;
+            self.member_attempt_over(now, &m, false);
+        }
+        true
     }
 
     /// Reserves the DTLS server route of `session` for `remote`, unless it has one, is
@@ -213,6 +259,7 @@ impl Core {
         }
         let relayed = self.relayed_addr() == Some(base);
         let link = self.new_link(now, session, base, remote);
+        tracing::debug!(?session, ?link, %remote, "DTLS server route reserved");
         if let Some(ctx) = self.sessions.get_mut(&session) {
             ctx.attempts.insert(remote, link);
             ctx.awaiting.insert(remote, now + limit);
@@ -326,7 +373,11 @@ impl Core {
             Some(Some(join)) => self.join_session_failed(now, join, session, reason),
             // The inviter's side of a phase-1 attempt that did not work out: it keeps
             // listening; the invitee will send an RSVP.
-            Some(None) if matches!(self.sessions.get(&session).map(|c| &c.purpose), Some(Purpose::Hosting(_))) => {}
+            Some(None)
+                if matches!(
+                    self.sessions.get(&session).map(|c| &c.purpose),
+                    Some(Purpose::Hosting(_))
+                ) => {}
             Some(None) => self.member_session_failed(now, session, reason),
             None => {}
         }

@@ -54,6 +54,11 @@ impl Core {
                 what: "invite: this node's credential does not grant it",
             });
         }
+        if self.net.credential.depth() >= in8_artifact::MAX_CHAIN_DEPTH {
+            return Err(Error::NotAllowed {
+                what: "invite: this node's credential is at the chain's depth limit; ask a member closer to the creator",
+            });
+        }
         let mut inv = Invitation::new(
             own.network,
             self.me,
@@ -102,7 +107,10 @@ impl Core {
         // An invitation that lists only relay candidates hides this node's addresses: its
         // sessions check only from the relay too.
         if !inv.candidates.is_empty()
-            && inv.candidates.iter().all(|c| c.kind == CandidateKind::Relay)
+            && inv
+                .candidates
+                .iter()
+                .all(|c| c.kind == CandidateKind::Relay)
         {
             self.ice.set_relay_only(id)?;
         }
@@ -243,7 +251,8 @@ impl Core {
                 let r = self.record_of(&p)?;
                 let r = r.record();
                 let m = r.credential.membership();
-                let may = m.member == m.issuer || m.capabilities.contains(Capabilities::INVITE);
+                let may = (m.member == m.issuer || m.capabilities.contains(Capabilities::INVITE))
+                    && r.credential.depth() < in8_artifact::MAX_CHAIN_DEPTH;
                 (may && !r.candidates.is_empty()).then(|| {
                     (
                         r.nat.reachable(),

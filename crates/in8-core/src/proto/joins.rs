@@ -12,7 +12,9 @@ use in8_ice::{Credentials, FailureReason, Role, SessionId};
 use in8_transport::PeerAuth;
 
 use super::ice_events::{Purpose, SessionCtx};
-use super::{Action, ClientMode, CloseCause, Core, Event, JoinId, JoinProgress, LinkId, Unreachable};
+use super::{
+    Action, ClientMode, CloseCause, Core, Event, JoinId, JoinProgress, LinkId, Unreachable,
+};
 use crate::error::{Error, Result};
 
 /// One join in progress.
@@ -96,7 +98,9 @@ impl Core {
                     remote_candidates += e.candidates.len();
                     sessions.push((s, e.id));
                 }
-                Err(err) => tracing::debug!("no session towards entry peer {}: {err}", e.id.short()),
+                Err(err) => {
+                    tracing::debug!("no session towards entry peer {}: {err}", e.id.short())
+                }
             }
         }
         for (s, peer) in &sessions {
@@ -165,6 +169,7 @@ impl Core {
         if let Some(ctx) = self.sessions.get_mut(&session) {
             ctx.attempts.insert(remote, link);
         }
+        tracing::debug!(?join, peer = %peer.short(), %remote, "join: DTLS towards the inviter or an entry peer");
         self.push_event(Event::Join {
             join,
             event: JoinProgress::Connecting { remote },
@@ -196,6 +201,7 @@ impl Core {
         if j.dtls == Some(link) {
             j.dtls = None;
         }
+        tracing::debug!(?join, ok = result.is_ok(), "join: DTLS attempt done");
         match result {
             Ok(info) => {
                 let winner = self.links.get(&link).map(|l| l.session);
@@ -258,6 +264,7 @@ impl Core {
         let Some(j) = self.joins.get_mut(&join) else {
             return;
         };
+        tracing::debug!(?join, ?session, %reason, "join: a path failed");
         j.failed.insert(session);
         let primary = j.primary;
         if session != primary {
@@ -329,13 +336,10 @@ impl Core {
         };
         j.failed.insert(session);
         j.sessions.retain(|(s, _)| *s != session);
-        let over = j.dtls.is_none()
-            && ((session == j.primary && j.rsvp_sent) || j.sessions.is_empty());
+        let over =
+            j.dtls.is_none() && ((session == j.primary && j.rsvp_sent) || j.sessions.is_empty());
         if over {
-            self.finish_join(
-                join,
-                JoinProgress::Failed(Error::Unreachable { reason }),
-            );
+            self.finish_join(join, JoinProgress::Failed(Error::Unreachable { reason }));
         }
     }
 

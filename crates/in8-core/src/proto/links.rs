@@ -101,6 +101,7 @@ impl Core {
                 self.net_link_gone(link, peer);
             }
         }
+        self.net.answered.remove(&link);
     }
 
     /// Closes a link after the network's linger time, so a goodbye frame gets out first.
@@ -115,7 +116,11 @@ impl Core {
 
     /// The ICE session of a closed link is over too (unless something else holds it).
     fn session_of_link_closed(&mut self, session: SessionId) {
-        if self.sessions.get(&session).is_some_and(|c| c.attempts.is_empty()) {
+        if self
+            .sessions
+            .get(&session)
+            .is_some_and(|c| c.attempts.is_empty())
+        {
             self.ice.remove(session);
             self.sessions.remove(&session);
         }
@@ -261,42 +266,39 @@ impl Core {
         };
         let session = l.session;
         let advertised = self.peer_candidates(session);
-        let (phase, invite, peer_nat, started, introducer) = match self
-            .sessions
-            .get(&session)
-            .map(|c| (&c.purpose, c.started))
-        {
-            Some((Purpose::Joining { join, peer }, _)) => {
-                let j = self.joins.get(join);
-                let inv = j.map(|j| j.invitation.invitation());
-                let phase = if j.is_some_and(|j| j.rsvp_sent) {
-                    Phase::Two
-                } else {
-                    Phase::One
-                };
-                let nat = inv
-                    .filter(|i| i.issuer == *peer)
-                    .and_then(|i| i.nat.as_ref().map(super::class_of));
-                (
-                    phase,
-                    inv.map(|i| i.invite_id()),
-                    nat,
-                    j.map_or(l.started, |j| j.started),
+        let (phase, invite, peer_nat, started, introducer) =
+            match self.sessions.get(&session).map(|c| (&c.purpose, c.started)) {
+                Some((Purpose::Joining { join, peer }, _)) => {
+                    let j = self.joins.get(join);
+                    let inv = j.map(|j| j.invitation.invitation());
+                    let phase = if j.is_some_and(|j| j.rsvp_sent) {
+                        Phase::Two
+                    } else {
+                        Phase::One
+                    };
+                    let nat = inv
+                        .filter(|i| i.issuer == *peer)
+                        .and_then(|i| i.nat.as_ref().map(super::class_of));
+                    (
+                        phase,
+                        inv.map(|i| i.invite_id()),
+                        nat,
+                        j.map_or(l.started, |j| j.started),
+                        None,
+                    )
+                }
+                Some((Purpose::Hosting(h), started)) => (
+                    h.phase,
+                    Some(h.invite),
+                    h.peer_nat.as_ref().map(super::class_of),
+                    started,
                     None,
-                )
-            }
-            Some((Purpose::Hosting(h), started)) => (
-                h.phase,
-                Some(h.invite),
-                h.peer_nat.as_ref().map(super::class_of),
-                started,
-                None,
-            ),
-            Some((Purpose::Member(m), started)) => {
-                (Phase::One, None, m.peer_nat, started, m.introducer)
-            }
-            None => (Phase::One, None, None, l.started, None),
-        };
+                ),
+                Some((Purpose::Member(m), started)) => {
+                    (Phase::One, None, m.peer_nat, started, m.introducer)
+                }
+                None => (Phase::One, None, None, l.started, None),
+            };
         let remote = l.remote;
         // The hard side of birthday probing: the promoted socket and its own agent.
         let (agent, promoted) = match self.birthday_path(session) {
@@ -346,6 +348,29 @@ impl Core {
             Some(Purpose::Member(_)) => self.member_connect(now, session, local, remote),
             _ => {}
         }
+    }
+
+    /// A link (up or being made) with `peer`.
+    pub(crate) fn link_with(&self, peer: &NodeId) -> Option<LinkId> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.peer.as_ref() == Some(peer))
+            .map(|(id, _)| *id)
+    }
+
+    /// A link (up or being made) on the 5-tuple (`local`, `remote`) of another session:
+    /// the transport runs one session per remote address on a socket, and a second
+    /// handshake there would disturb the first.
+    pub(crate) fn link_on(
+        &self,
+        session: SessionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<LinkId> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.session != session && l.local == local && l.remote == remote)
+            .map(|(id, _)| *id)
     }
 
     /// The links that are up, with their peers.

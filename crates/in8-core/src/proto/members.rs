@@ -87,7 +87,10 @@ impl Core {
         intro: Option<(NodeId, u64)>,
     ) -> bool {
         let peer = record.node();
-        if peer == self.me || self.busy() || self.member_attempts() >= self.config.network.max_dials
+        if peer == self.me
+            || self.busy()
+            || self.member_attempts() >= self.config.network.max_dials
+            || self.link_with(&peer).is_some()
         {
             return false;
         }
@@ -99,9 +102,9 @@ impl Core {
                 (self.me, token, None)
             }
         };
-        let already = self.sessions.values().any(|c| {
-            matches!(&c.purpose, Purpose::Member(m) if m.peer == peer && m.token == token)
-        });
+        let already = self.sessions.values().any(
+            |c| matches!(&c.purpose, Purpose::Member(m) if m.peer == peer && m.token == token),
+        );
         if already {
             return true;
         }
@@ -331,26 +334,30 @@ impl Core {
         }
     }
 
-    /// Member sessions past their deadline without a link give up.
+    /// Member sessions past their deadline without a link give up; one whose DTLS attempt
+    /// is still in flight gets the handshake timeout to finish.
     pub(crate) fn members_timeout(&mut self, now: Instant) {
-        let due: Vec<SessionId> = self
-            .sessions
-            .iter()
-            .filter(|(_, c)| {
-                c.established.is_none()
-                    && matches!(&c.purpose, Purpose::Member(m) if m.deadline <= now)
-                    && !self.birthday_holds_open(c)
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let limit = self.config.transport.handshake_timeout;
+        let mut due = Vec::new();
+        for (id, c) in &mut self.sessions {
+            if c.established.is_some() {
+                continue;
+            }
+            let Purpose::Member(m) = &mut c.purpose else {
+                continue;
+            };
+            if m.deadline > now {
+                continue;
+            }
+            if c.attempts.is_empty() {
+                due.push(*id);
+            } else {
+                m.deadline = now + limit;
+            }
+        }
         for id in due {
             self.end_session(now, id, Unreachable::NoPath);
         }
-    }
-
-    fn birthday_holds_open(&self, c: &SessionCtx) -> bool {
-        // A DTLS attempt in flight finishes first.
-        !c.attempts.is_empty()
     }
 
     /// The next member deadline.

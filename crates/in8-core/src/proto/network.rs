@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use in8_artifact::{
-    Capabilities, InviteId, Membership, NetworkId, NodeId, PairSecret, RevocationSet,
-    Revocations, SignedMembership,
+    Capabilities, InviteId, Membership, NetworkId, NodeId, PairSecret, RevocationSet, Revocations,
+    SignedMembership,
 };
 use in8_gossip::{Gossip, SignedPeerRecord};
 
@@ -33,6 +33,12 @@ const REDEMPTIONS: usize = 1024;
 const BAN: Duration = Duration::from_secs(60);
 /// Most members refused at once.
 const MAX_BANNED: usize = 256;
+/// How long after joining a newcomer asks new neighbours for members, and how many.
+const ASK_WINDOW: Duration = Duration::from_secs(60);
+const ASK_NEIGHBOURS: usize = 4;
+/// Most member records a newcomer is handed on joining (the rest it learns from their
+/// announcements).
+const WELCOME_MEMBERS: usize = 256;
 
 /// A per-link token bucket: frames per second with a burst.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +79,9 @@ pub(crate) struct Dial {
     pub(crate) attempts: u32,
     /// Gossip was told a direct link will not do (it asks an introducer).
     pub(crate) told_gossip: bool,
+    /// A direct attempt deferred until then (the peer's NAT filters: an introduction
+    /// goes first; the direct attempt still finds a shared LAN).
+    pub(crate) direct_at: Option<Instant>,
 }
 
 /// An introduction's simultaneous open, due at `at`.
@@ -115,6 +124,9 @@ pub(crate) struct NetState {
     resolve: (Instant, u32),
     redemptions: VecDeque<(InviteId, NodeId)>,
     pub(crate) next_announce: Instant,
+    /// When this node last announced itself, and how often since it became a member.
+    pub(crate) last_announce: Option<Instant>,
+    pub(crate) announces: u32,
     pub(crate) next_persist: Instant,
     /// Peers the application wants links to (channels, messages): pinned too.
     pub(crate) app_wanted: BTreeSet<NodeId>,
@@ -122,6 +134,13 @@ pub(crate) struct NetState {
     pub(crate) rejoin: Vec<SignedPeerRecord>,
     /// The member to send gossip's JOIN to once its HELLO arrives.
     pub(crate) join_via: Option<NodeId>,
+    /// When this node last became a member (it asks its first neighbours for the members
+    /// they know).
+    pub(crate) joined_at: Option<Instant>,
+    /// Neighbours asked for members so far since joining.
+    pub(crate) asked: usize,
+    /// Links whose ASK-MEMBERS was answered.
+    pub(crate) answered: std::collections::HashSet<LinkId>,
     /// Gossip has joined (or started as the creator).
     pub(crate) joined: bool,
     /// This node left for good.
@@ -138,9 +157,10 @@ impl NetState {
             credential: Membership::genesis(&id, 0, in8_artifact::Timestamp::from_unix(0)),
             gossip: None,
             directory: Directory::new(1),
-            topology: TopologyState::new(&crate::config::Topology::Fixed(
-                in8_topology::Policy::Random,
-            ), now),
+            topology: TopologyState::new(
+                &crate::config::Topology::Fixed(in8_topology::Policy::Random),
+                now,
+            ),
             started: now,
             admitted: HashMap::new(),
             unadmitted: HashMap::new(),
@@ -154,10 +174,15 @@ impl NetState {
             resolve: (now, 0),
             redemptions: VecDeque::new(),
             next_announce: now,
+            last_announce: None,
+            announces: 0,
             next_persist: now,
             app_wanted: BTreeSet::new(),
             rejoin: Vec::new(),
             join_via: None,
+            joined_at: None,
+            asked: 0,
+            answered: std::collections::HashSet::new(),
             joined: false,
             left: false,
             empty_revocations: RevocationSet::default(),
@@ -296,6 +321,12 @@ impl Core {
             }
         }
         self.net.joined = false;
+        // A new membership decides its topology afresh (an `auto` policy moves to the
+        // right stage at its first decision) once the members it is handed have arrived.
+        self.net.topology =
+            TopologyState::new(&self.config.network.topology, now + Duration::from_secs(1));
+        self.net.announces = 0;
+        self.net.last_announce = None;
         if changed {
             self.net.directory = Directory::new(self.config.network.max_members);
         }
@@ -322,10 +353,15 @@ impl Core {
             let peer = r.node();
             if self.dial_member(now, &r, None) {
                 self.net.join_via = Some(peer);
-                self.net.dialling.entry(peer).or_insert(Dial {
-                    attempts: 0,
-                    told_gossip: true,
-                }).attempts += 1;
+                self.net
+                    .dialling
+                    .entry(peer)
+                    .or_insert(Dial {
+                        attempts: 0,
+                        told_gossip: true,
+                        direct_at: None,
+                    })
+                    .attempts += 1;
                 return;
             }
         }
@@ -453,7 +489,11 @@ impl Core {
             return;
         }
         let own = self.net.credential.membership();
-        let caps = Capabilities(inv.capabilities.0 & own.capabilities.0);
+        let mut caps = Capabilities(inv.capabilities.0 & own.capabilities.0);
+        if self.net.credential.depth() + 1 >= in8_artifact::MAX_CHAIN_DEPTH {
+            // A credential at the depth limit could not issue any: it does not claim to.
+            caps = caps.without(Capabilities::INVITE);
+        }
         let expires = own.expires.min(wall + self.config.network.credential_ttl);
         match Membership::issue(&self.identity, &self.net.credential, peer, caps, expires) {
             Ok(c) => self.send_on(link, &NetFrame::Welcome(Box::new(c))),
@@ -461,7 +501,8 @@ impl Core {
         }
     }
 
-    /// Hands a newcomer the members this node knows.
+    /// Hands a newcomer the members this node knows (at most [`WELCOME_MEMBERS`], in
+    /// MEMBERS frames of up to 32).
     fn send_members(&mut self, link: LinkId, peer: NodeId) {
         let list: Vec<SignedPeerRecord> = self
             .net
@@ -469,10 +510,10 @@ impl Core {
             .online()
             .filter(|(id, _)| **id != peer)
             .map(|(_, e)| e.record.clone())
-            .take(super::wire::MAX_MEMBERS_FRAME)
+            .take(WELCOME_MEMBERS)
             .collect();
-        if !list.is_empty() {
-            self.send_on(link, &NetFrame::Members(list));
+        for chunk in list.chunks(super::wire::MAX_MEMBERS_FRAME) {
+            self.send_on(link, &NetFrame::Members(chunk.to_vec()));
         }
     }
 
@@ -516,7 +557,10 @@ impl Core {
         let Some(peer) = self.links.get(&link).filter(|l| l.up).and_then(|l| l.peer) else {
             return;
         };
-        let (rate, burst) = (self.config.network.frame_rate, self.config.network.frame_burst);
+        let (rate, burst) = (
+            self.config.network.frame_rate,
+            self.config.network.frame_burst,
+        );
         let over = match self.net.buckets.get_mut(&link) {
             Some(b) => {
                 if b.take(now, rate, burst) {
@@ -554,10 +598,32 @@ impl Core {
                 self.drop_link(link, CloseCause::NotNeeded);
             }
             _ if !admitted => {
-                tracing::debug!(peer = %peer.short(), "frame from a link not in the overlay dropped");
+                tracing::debug!(
+                    peer = %peer.short(),
+                    ?link,
+                    kind = ?self.links.get(&link).map(|l| l.kind),
+                    waiting = self.net.unadmitted.contains_key(&link),
+                    other = ?self.net.admitted.get(&peer),
+                    "frame from a link not in the overlay dropped"
+                );
             }
             NetFrame::Gossip(g) => {
                 let gt = self.gtime(now);
+                // Gossip keeps records only for the peers in its views; the link's peer
+                // proved its record with its HELLO, so gossip admits its frames (and
+                // answers a stale one with DISCONNECT, restoring view symmetry).
+                let known = self
+                    .net
+                    .gossip
+                    .as_ref()
+                    .and_then(|g| g.peer_record(&peer))
+                    .is_some();
+                if !known
+                    && let Some(r) = self.net.directory.get(&peer).map(|e| e.record.clone())
+                    && let Some(gs) = &mut self.net.gossip
+                {
+                    let _ = gs.learn(gt, r);
+                }
                 if let Some(gs) = &mut self.net.gossip
                     && let Err(e) = gs.handle_message(gt, peer, &g)
                 {
@@ -571,6 +637,11 @@ impl Core {
             NetFrame::Members(list) => {
                 for r in list {
                     self.learn_record(now, &r, None);
+                }
+            }
+            NetFrame::AskMembers => {
+                if self.net.answered.len() < 4096 && self.net.answered.insert(link) {
+                    self.send_members(link, peer);
                 }
             }
             NetFrame::Message(payload) => {
@@ -610,10 +681,28 @@ impl Core {
         r: &SignedPeerRecord,
         neighbours: Option<Vec<NodeId>>,
     ) {
-        if r.node() == self.me || !self.verify_record(now, r) {
+        if r.node() == self.me {
+            return;
+        }
+        // A record already held byte for byte was verified when it came (revocations and
+        // expiry remove entries): only refresh it.
+        let same = self
+            .net
+            .directory
+            .get(&r.node())
+            .is_some_and(|e| e.record == *r);
+        if !same && !self.verify_record(now, r) {
+            tracing::debug!(
+                member = %r.node().short(),
+                error = ?r.verify(&self.net.network(), self.wall(now), &self.config.verify, self.net.revocations()).err(),
+                "record refused"
+            );
             return;
         }
         let change = self.net.directory.upsert(now, r, neighbours);
+        if self.net.directory.changed {
+            self.topology_soon(now);
+        }
         if matches!(
             change,
             super::directory::Change::New | super::directory::Change::Back
@@ -629,7 +718,11 @@ impl Core {
             self.net.unadmitted.remove(&link);
             self.send_on(link, &NetFrame::Bye(CloseCause::NotAMember));
             // A session from a join stays for the application; a member link closes.
-            if self.links.get(&link).is_some_and(|l| l.kind == LinkKind::Member) {
+            if self
+                .links
+                .get(&link)
+                .is_some_and(|l| l.kind == LinkKind::Member)
+            {
                 self.close_later(now, link, CloseCause::NotAMember);
             }
             return;
@@ -641,9 +734,14 @@ impl Core {
             // Two links to the same member: both sides keep the same one.
             let keep = self.preferred_link(other, link);
             let drop = if keep == link { other } else { link };
+            tracing::debug!(peer = %peer.short(), ?keep, ?drop, "two links to one member");
             self.net.admitted.insert(peer, keep);
             self.net.unadmitted.remove(&link);
-            if self.links.get(&drop).is_some_and(|l| l.kind == LinkKind::Member) {
+            if self
+                .links
+                .get(&drop)
+                .is_some_and(|l| l.kind == LinkKind::Member)
+            {
                 self.send_on(drop, &NetFrame::Bye(CloseCause::Duplicate));
                 self.close_later(now, drop, CloseCause::Duplicate);
             }
@@ -651,6 +749,7 @@ impl Core {
         }
         self.net.unadmitted.remove(&link);
         self.net.admitted.insert(peer, link);
+        tracing::debug!(peer = %peer.short(), ?link, "admitted");
         self.admitted(now, link, peer);
     }
 
@@ -682,8 +781,12 @@ impl Core {
         let m = c.membership();
         let ok = m.member == self.me
             && m.issuer == peer
-            && c.verify(self.wall(now), &self.config.verify, &in8_artifact::NoRevocations)
-                .is_ok();
+            && c.verify(
+                self.wall(now),
+                &self.config.verify,
+                &in8_artifact::NoRevocations,
+            )
+            .is_ok();
         if !ok {
             tracing::warn!(peer = %peer.short(), "WELCOME with an unusable credential ignored");
             return;
@@ -705,7 +808,11 @@ impl Core {
                 .filter(|l| *l != link)
                 .collect();
             for l in old {
-                if self.links.get(&l).is_some_and(|x| x.kind == LinkKind::Member) {
+                if self
+                    .links
+                    .get(&l)
+                    .is_some_and(|x| x.kind == LinkKind::Member)
+                {
                     self.send_on(l, &NetFrame::Bye(CloseCause::NotAMember));
                     self.close_later(now, l, CloseCause::NotAMember);
                 }
@@ -714,6 +821,8 @@ impl Core {
         }
         self.use_credential(now, c);
         self.net.join_via = Some(peer);
+        self.net.joined_at = Some(now);
+        self.net.asked = 1; // the inviter hands its members over unasked
         if let Some(r) = self.net.gossip.as_ref().map(|g| g.record().clone()) {
             self.send_on(link, &NetFrame::Hello(Box::new(r)));
         }
@@ -736,6 +845,22 @@ impl Core {
             g.link_up(gt, peer);
         }
         self.net.dialling.remove(&peer);
+        // A newcomer asks its first few neighbours for the members they know: the
+        // inviter's list alone may be short, and announcements come only every
+        // `announce_interval`.
+        if self
+            .net
+            .joined_at
+            .is_some_and(|t| now.saturating_duration_since(t) < ASK_WINDOW)
+            && self.net.asked < ASK_NEIGHBOURS
+            && self
+                .links
+                .get(&link)
+                .is_some_and(|l| l.kind == LinkKind::Member)
+        {
+            self.net.asked += 1;
+            self.send_on(link, &NetFrame::AskMembers);
+        }
         if let Some(q) = self.net.queued.remove(&peer) {
             for f in q {
                 self.send_on(link, &f);
@@ -755,7 +880,11 @@ impl Core {
             .collect();
         for (link, _) in due {
             self.net.unadmitted.remove(&link);
-            if self.links.get(&link).is_some_and(|l| l.kind == LinkKind::Member) {
+            if self
+                .links
+                .get(&link)
+                .is_some_and(|l| l.kind == LinkKind::Member)
+            {
                 self.drop_link(link, CloseCause::NotAMember);
             }
         }

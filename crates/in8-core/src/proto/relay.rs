@@ -135,7 +135,8 @@ impl Core {
                 self.gathered();
             }
             TurnEvent::Data { peer, data } => {
-                let Some((relayed, base)) = self.relay.as_ref().and_then(|r| Some((r.relayed?, r.base)))
+                let Some((relayed, base)) =
+                    self.relay.as_ref().and_then(|r| Some((r.relayed?, r.base)))
                 else {
                     return;
                 };

@@ -62,6 +62,11 @@ impl Core {
         Ok(())
     }
 
+    /// The links the topology policy (and the application) want now.
+    pub fn desired_links(&self) -> &[NodeId] {
+        &self.net.topology.pinned
+    }
+
     /// The name of the policy in force.
     pub fn topology_name(&self) -> &'static str {
         self.net.topology.policy().name()
@@ -135,6 +140,14 @@ impl Core {
             self.push_event(super::Event::Network(super::NetEvent::TopologyChanged {
                 policy: name,
             }));
+        }
+    }
+
+    /// The directory changed: decide again within [`CHANGED_EVALUATION`].
+    pub(crate) fn topology_soon(&mut self, now: Instant) {
+        let soon = now + CHANGED_EVALUATION;
+        if self.net.topology.next > soon {
+            self.net.topology.next = soon;
         }
     }
 

@@ -245,9 +245,9 @@ impl std::fmt::Display for Unreachable {
             Self::RsvpWindowEnded => {
                 f.write_str("the RSVP window ended without the inviter answering")
             }
-            Self::BothSymmetric => f.write_str(
-                "both NATs are symmetric and the invitation does not allow a relay",
-            ),
+            Self::BothSymmetric => {
+                f.write_str("both NATs are symmetric and the invitation does not allow a relay")
+            }
             Self::BirthdayDisabled => f.write_str(
                 "a symmetric NAT cannot reach an address-and-port-dependent filter directly, \
                  birthday probing is disabled (Config::birthday, --no-birthday) and the \

@@ -16,6 +16,7 @@
 //! | 0x06 | BYE | cause u8 (0 not needed, 1 duplicate, 2 not a member, 3 misbehaved, 4 leaving) |
 //! | 0x07 | MEMBERS | count u8 (at most 32), that many signed peer records |
 //! | 0x08 | MESSAGE | application payload (rest of the frame) |
+//! | 0x09 | ASK-MEMBERS | (empty): a newcomer asks a neighbour for the members it knows |
 //!
 //! Broadcast payload: `kind u8 ‖ body`.
 //!
@@ -113,6 +114,9 @@ pub enum NetFrame {
     Members(Vec<SignedPeerRecord>),
     /// An application message to the receiver.
     Message(Vec<u8>),
+    /// A newcomer asks for the members the receiver knows (answered with MEMBERS, once
+    /// per link).
+    AskMembers,
 }
 
 /// One network broadcast payload.
@@ -237,6 +241,7 @@ impl NetFrame {
             NetFrame::Bye(_) => 0x06,
             NetFrame::Members(_) => 0x07,
             NetFrame::Message(_) => 0x08,
+            NetFrame::AskMembers => 0x09,
         }
     }
 
@@ -253,6 +258,7 @@ impl NetFrame {
                 out.extend_from_slice(member.as_bytes());
             }
             NetFrame::Bye(c) => out.push(cause_code(*c)),
+            NetFrame::AskMembers => {}
             NetFrame::Members(list) => {
                 let n = list.len().min(MAX_MEMBERS_FRAME);
                 out.push(n as u8);
@@ -283,17 +289,19 @@ impl NetFrame {
             0x02 => {
                 let n = usize::from(r.u16("credential length")?);
                 let b = r.take(n, "credential")?;
-                NetFrame::Welcome(Box::new(SignedMembership::decode(b).map_err(|_| {
-                    WireError::Malformed { what: "credential" }
-                })?))
+                NetFrame::Welcome(Box::new(
+                    SignedMembership::decode(b)
+                        .map_err(|_| WireError::Malformed { what: "credential" })?,
+                ))
             }
             0x03 => NetFrame::Gossip(r.rest().to_vec()),
             0x04 => {
                 let n = usize::from(r.u16("invitation length")?);
                 let b = r.take(n, "invitation")?;
-                NetFrame::Host(Box::new(SignedInvitation::decode(b).map_err(|_| {
-                    WireError::Malformed { what: "invitation" }
-                })?))
+                NetFrame::Host(Box::new(
+                    SignedInvitation::decode(b)
+                        .map_err(|_| WireError::Malformed { what: "invitation" })?,
+                ))
             }
             0x05 => NetFrame::Redeemed {
                 invite: r.invite()?,
@@ -316,6 +324,7 @@ impl NetFrame {
                 NetFrame::Members(list)
             }
             0x08 => NetFrame::Message(r.rest().to_vec()),
+            0x09 => NetFrame::AskMembers,
             code => {
                 return Err(WireError::Unknown {
                     what: "frame type",

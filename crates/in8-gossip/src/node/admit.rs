@@ -28,7 +28,7 @@ impl Gossip {
     }
 
     /// Verifies a record and stores it if it is newer than what we have.
-    fn admit_record(&mut self, now: Time, rec: SignedPeerRecord) -> Result<NodeId> {
+    pub(super) fn admit_record(&mut self, now: Time, rec: SignedPeerRecord) -> Result<NodeId> {
         let id = rec.node();
         if id == self.me {
             return Ok(id);

@@ -206,7 +206,7 @@ impl<P: PeerId> State<P> {
             // "A high priority request is always accepted, even if it drives the node to
             // drop a member of its active view." Not when the topology policy switched
             // the random view off (`set_random_limit(0)`) and pinned links carry the node.
-            Priority::High => self.random_view() > 0 || self.pinned_count() == 0,
+            Priority::High => self.random_view() > 0 || !self.pins_carry(),
             // "A low priority request is only accepted if the node has a free slot."
             Priority::Low => self.random_count() < self.random_view(),
             Priority::Pinned => pin || self.random_count() < self.random_view(),

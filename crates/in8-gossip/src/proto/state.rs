@@ -415,14 +415,27 @@ impl<P: PeerId> State<P> {
         self.arm_repair(now, io);
     }
 
-    /// The random-link budget in force.
+    /// The random-link budget in force: `active_view`, capped by the topology's limit —
+    /// but while the pinned links do not yet carry the node (fewer than two of them up,
+    /// or fewer than it wants), up to two random links keep it in the overlay.
     pub fn random_view(&self) -> usize {
-        self.cfg.active_view.min(self.random_limit)
+        let limit = self.cfg.active_view.min(self.random_limit);
+        if limit < 2 && !self.pins_carry() {
+            return self.cfg.active_view.min(2);
+        }
+        limit
     }
 
-    /// Drops random links over the budget while a pinned link carries the node.
+    /// Whether the pinned links are enough to keep this node in the overlay: two of them,
+    /// or all it wants when it wants fewer.
+    pub(crate) fn pins_carry(&self) -> bool {
+        let up = self.pinned_count();
+        up >= 2 || (up >= 1 && up >= self.pinned.len())
+    }
+
+    /// Drops random links over the budget while pinned links carry the node.
     pub(crate) fn trim_random(&mut self, io: &mut impl Io<P>) {
-        while self.pinned_count() > 0 && self.random_count() > self.random_view() {
+        while self.pins_carry() && self.random_count() > self.random_view() {
             let Some(i) = self.active.iter().position(|a| !a.pinned()) else {
                 break;
             };

@@ -75,7 +75,10 @@ impl Hard {
     /// the first sweep starts.
     pub(crate) fn opened(&mut self, now: Instant, bases: Vec<SocketAddr>) {
         for (i, base) in bases.iter().enumerate() {
-            if let Err(e) = self.agent.add_local_candidate(LocalCandidate::host(*base, i)) {
+            if let Err(e) = self
+                .agent
+                .add_local_candidate(LocalCandidate::host(*base, i))
+            {
                 tracing::debug!("birthday socket not added: {e}");
             }
         }

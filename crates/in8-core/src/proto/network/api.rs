@@ -74,6 +74,11 @@ impl Core {
             .collect()
     }
 
+    /// The ids of the members this node knows as online.
+    pub fn online_members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.net.directory.online().map(|(id, _)| *id)
+    }
+
     /// The overlay links: (peer, link), by peer.
     pub fn overlay_links(&self) -> Vec<(NodeId, LinkId)> {
         let mut v: Vec<(NodeId, LinkId)> =
@@ -176,7 +181,7 @@ impl Core {
             issuer: self.me,
             issued_at: wall,
             expires,
-            credential: (own.member != own.issuer).then(|| self.net.credential.clone()),
+            credential: Some(self.net.credential.clone()),
         }
         .sign(&self.identity)?;
         let gt = self.gtime(now);

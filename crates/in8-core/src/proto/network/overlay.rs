@@ -17,6 +17,11 @@ use crate::proto::links::LinkKind;
 const MAX_PUNCHES: usize = 64;
 /// Most peers with frames waiting for a dial.
 const MAX_QUEUED_PEERS: usize = 256;
+/// Neighbour changes are announced at most this often.
+const ANNOUNCE_CHANGES: Duration = Duration::from_secs(10);
+/// How long a dial to a peer behind a filtering NAT waits for the introduction before it
+/// also tries directly (which works on a shared LAN).
+const DIRECT_AFTER_INTRODUCTION: Duration = Duration::from_millis(500);
 
 impl Core {
     /// Broadcasts a network payload through gossip (signed by this node).
@@ -75,7 +80,11 @@ impl Core {
     /// when its NAT filters (its record says so) gossip is told at once that an
     /// introduction is needed.
     pub(crate) fn ensure_dial(&mut self, now: Instant, peer: NodeId) {
-        if self.net.admitted.contains_key(&peer) || self.net.dialling.contains_key(&peer) {
+        if self.net.admitted.contains_key(&peer)
+            || self.net.dialling.contains_key(&peer)
+            || self.link_with(&peer).is_some()
+        {
+            // A link to it exists or is being made: the frames wait for its admission.
             return;
         }
         let gt = self.gtime(now);
@@ -95,28 +104,43 @@ impl Core {
         }
         let filtered = !record.record().nat.reachable()
             && record.record().nat != in8_gossip::NatClass::Unknown;
-        let started = self.dial_member(now, &record, None);
-        self.net.dialling.insert(
-            peer,
-            Dial {
-                attempts: u32::from(started),
-                told_gossip: filtered,
-            },
-        );
-        if filtered || !started {
+        if filtered {
+            // Its NAT drops what it did not ask for: an introduction (both sides punch at
+            // once) goes first; a direct attempt follows shortly, for a shared LAN.
+            self.net.dialling.insert(
+                peer,
+                Dial {
+                    attempts: 1,
+                    told_gossip: true,
+                    direct_at: Some(now + DIRECT_AFTER_INTRODUCTION),
+                },
+            );
             if let Some(g) = &mut self.net.gossip {
                 g.link_failed(gt, peer, LinkFailure::NeedsIntroduction);
             }
+            return;
         }
-        if !started && !filtered {
-            self.net.dialling.remove(&peer);
+        if self.dial_member(now, &record, None) {
+            self.net.dialling.insert(
+                peer,
+                Dial {
+                    attempts: 1,
+                    told_gossip: false,
+                    direct_at: None,
+                },
+            );
+        } else {
             self.net.queued.remove(&peer);
+            if let Some(g) = &mut self.net.gossip {
+                g.link_failed(gt, peer, LinkFailure::NeedsIntroduction);
+            }
         }
     }
 
     /// A member attempt ended without a link.
     pub(crate) fn net_dial_failed(&mut self, now: Instant, peer: NodeId, introduced: bool) {
-        if self.net.admitted.contains_key(&peer) {
+        if self.net.admitted.contains_key(&peer) || self.link_with(&peer).is_some() {
+            // Another attempt (a crossing dial, a join) carries the peer.
             return;
         }
         if self.net.join_via == Some(peer) && !self.net.joined {
@@ -174,12 +198,17 @@ impl Core {
             }
             G::NeighborDown(p) => {
                 self.announce_soon(now);
-                let wanted = self.net.topology.pinned.contains(&p) || self.net.app_wanted.contains(&p);
+                let wanted =
+                    self.net.topology.pinned.contains(&p) || self.net.app_wanted.contains(&p);
                 if let Some(&link) = self.net.admitted.get(&p)
                     && !wanted
-                    && self.links.get(&link).is_some_and(|l| l.kind == LinkKind::Member)
+                    && self
+                        .links
+                        .get(&link)
+                        .is_some_and(|l| l.kind == LinkKind::Member)
                 {
                     // Gossip sent its DISCONNECT on the link; it closes after the linger.
+                    tracing::debug!(peer = %p.short(), ?link, "not a neighbour any more: closing");
                     self.net.admitted.remove(&p);
                     self.push_event(Event::Network(NetEvent::LinkDown { peer: p, link }));
                     self.close_later(now, link, CloseCause::NotNeeded);
@@ -259,6 +288,7 @@ impl Core {
                 if record.node() != origin {
                     return;
                 }
+                tracing::trace!(origin = %origin.short(), "announcement");
                 for n in &neighbours {
                     if self.net.admitted.contains_key(n)
                         && let Some(g) = &mut self.net.gossip
@@ -290,8 +320,16 @@ impl Core {
         }
     }
 
-    /// Announces this node's record and neighbours within a second (they changed).
+    /// Announces this node's record and neighbours within a second (they changed), at
+    /// most once per [`ANNOUNCE_CHANGES`].
     fn announce_soon(&mut self, now: Instant) {
+        if self
+            .net
+            .last_announce
+            .is_some_and(|t| now.saturating_duration_since(t) < ANNOUNCE_CHANGES)
+        {
+            return;
+        }
         let soon = now + Duration::from_secs(1);
         if self.net.next_announce > soon {
             self.net.next_announce = soon;
@@ -312,8 +350,17 @@ impl Core {
             .collect();
         let payload = Broadcast::Announce { record, neighbours }.encode();
         self.gossip_broadcast(payload);
+        self.net.last_announce = Some(now);
+        // A new member announces itself a few times in quick succession (1, 2, 4, 8 s
+        // apart): one broadcast lost in the churn of a growing overlay must not leave it
+        // unknown for a whole interval.
         let every = self.config.network.announce_interval;
-        self.net.next_announce = now + super::super::jitter(&mut self.rng, every, 0.2);
+        let gap = match self.net.announces {
+            n @ 0..=3 => Duration::from_secs(1 << n).min(every),
+            _ => every,
+        };
+        self.net.announces = self.net.announces.saturating_add(1);
+        self.net.next_announce = now + super::super::jitter(&mut self.rng, gap, 0.2);
     }
 
     /// Closes every member link (this node is no longer a member).
@@ -321,7 +368,11 @@ impl Core {
         let links: Vec<(NodeId, crate::proto::LinkId)> =
             self.net.admitted.iter().map(|(p, l)| (*p, *l)).collect();
         for (_, link) in links {
-            if self.links.get(&link).is_some_and(|l| l.kind == LinkKind::Member) {
+            if self
+                .links
+                .get(&link)
+                .is_some_and(|l| l.kind == LinkKind::Member)
+            {
                 self.close_later(now, link, CloseCause::Leaving);
             }
         }
@@ -336,9 +387,11 @@ impl Core {
             .and_then(|g| g.poll_timeout())
             .map(|t| self.instant_of(t));
         let punch = self.net.punches.iter().map(|p| p.at).min();
+        let direct = self.net.dialling.values().filter_map(|d| d.direct_at).min();
         [
             gossip,
             punch,
+            direct,
             Some(self.net.next_announce),
             Some(self.net.topology.next),
             Some(self.net.next_persist),
@@ -359,10 +412,9 @@ impl Core {
             g.handle_timeout(gt);
         }
         let due: Vec<Punch> = {
-            let (due, later): (Vec<Punch>, Vec<Punch>) =
-                std::mem::take(&mut self.net.punches)
-                    .into_iter()
-                    .partition(|p| p.at <= now);
+            let (due, later): (Vec<Punch>, Vec<Punch>) = std::mem::take(&mut self.net.punches)
+                .into_iter()
+                .partition(|p| p.at <= now);
             self.net.punches = later;
             due
         };
@@ -375,12 +427,14 @@ impl Core {
                 let d = self.net.dialling.entry(peer).or_insert(Dial {
                     attempts: 0,
                     told_gossip: true,
+                    direct_at: None,
                 });
                 d.attempts += 1;
                 // The link, once admitted, is reported to gossip as the introduction's.
                 self.net.pending_intro.insert(peer, p.introducer);
             }
         }
+        self.deferred_dials(now);
         if self.net.next_announce <= now {
             self.announce(now);
         }
@@ -409,6 +463,35 @@ impl Core {
         self.members_timeout(now);
         self.admission_timeout(now);
         self.drain_gossip(now);
+        if self.net.directory.changed {
+            self.topology_soon(now);
+        }
+    }
+
+    /// Direct attempts deferred behind an introduction, now due.
+    fn deferred_dials(&mut self, now: Instant) {
+        let due: Vec<NodeId> = self
+            .net
+            .dialling
+            .iter()
+            .filter(|(_, d)| d.direct_at.is_some_and(|t| t <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            let record = self.record_of(&peer).cloned();
+            let started = match record {
+                Some(r) if !self.net.admitted.contains_key(&peer) => {
+                    self.dial_member(now, &r, None)
+                }
+                _ => false,
+            };
+            if let Some(d) = self.net.dialling.get_mut(&peer) {
+                d.direct_at = None;
+                if !started {
+                    d.attempts = d.attempts.saturating_sub(1);
+                }
+            }
+        }
     }
 
     /// Persists the members to rejoin through after a restart: linked ones first.
