@@ -35,6 +35,8 @@ pub struct Connection {
     pub(crate) session: Session,
     /// Channels the peer opened before the session's network channel arrived.
     pub(crate) early: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Channel>>>,
+    /// While a clone of this lives, the overlay keeps the link open.
+    pub(crate) _hold: std::sync::Arc<()>,
     pub(crate) peer: NodeId,
     pub(crate) path: PathInfo,
     pub(crate) phase: Phase,
@@ -46,9 +48,15 @@ pub struct Connection {
 
 impl Connection {
     /// A connection from what the core reported about the link.
-    pub(crate) fn new(session: Session, info: crate::proto::LinkInfo, early: Vec<Channel>) -> Self {
+    pub(crate) fn new(
+        session: Session,
+        info: crate::proto::LinkInfo,
+        early: Vec<Channel>,
+        hold: std::sync::Arc<()>,
+    ) -> Self {
         Self {
             session,
+            _hold: hold,
             early: std::sync::Arc::new(std::sync::Mutex::new(early.into())),
             peer: info.peer,
             path: info.path,

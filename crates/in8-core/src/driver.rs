@@ -77,6 +77,8 @@ pub(crate) struct Driver {
     pub(crate) shutdown: bool,
     /// Frames dropped because a link's queue was full.
     pub(crate) dropped_frames: u64,
+    /// Links whose [`Connection`] the application was handed, while it holds one.
+    pub(crate) holds: Vec<(crate::proto::LinkId, std::sync::Weak<()>)>,
 }
 
 /// The receiving ends the driver task reads.
@@ -92,6 +94,7 @@ impl Driver {
     /// The task: runs until shutdown or until every handle is gone.
     pub(crate) async fn run(mut self, mut inputs: Inputs, stopped: watch::Sender<bool>) {
         self.drain(Instant::now());
+        let mut holds = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             let deadline = self.core.poll_timeout();
             let sleep = async {
@@ -117,6 +120,7 @@ impl Driver {
                     self.core.handle_relayed_send(Instant::now(), to, &data);
                 }
                 () = sleep => self.core.handle_timeout(Instant::now()),
+                _ = holds.tick() => self.check_holds(Instant::now()),
             }
             self.drain(Instant::now());
             if self.shutdown {
@@ -331,6 +335,25 @@ impl Driver {
         }
     }
 
+    /// A hold on `link` for a [`Connection`] handed to the application.
+    fn hold(&mut self, link: crate::proto::LinkId) -> std::sync::Arc<()> {
+        let token = std::sync::Arc::new(());
+        self.holds.push((link, std::sync::Arc::downgrade(&token)));
+        self.core.hold_link(link);
+        token
+    }
+
+    /// Releases the links whose connections the application dropped.
+    fn check_holds(&mut self, now: Instant) {
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.holds)
+            .into_iter()
+            .partition(|(_, w)| w.strong_count() == 0);
+        self.holds = kept;
+        for (link, _) in gone {
+            self.core.release_link_hold(now, link);
+        }
+    }
+
     fn join_event(&mut self, join: JoinId, event: JoinProgress) {
         let final_event = matches!(
             event,
@@ -346,7 +369,10 @@ impl Driver {
                 rsvp: *rsvp,
             },
             JoinProgress::Connected { link, info } => match self.session_of(link) {
-                Some(s) => JoinEvent::Connected(Connection::new(s, *info, self.take_early(link))),
+                Some(s) => {
+                    let early = self.take_early(link);
+                    JoinEvent::Connected(Connection::new(s, *info, early, self.hold(link)))
+                }
                 None => JoinEvent::Failed(crate::Error::Closed),
             },
             JoinProgress::Failed(e) => JoinEvent::Failed(e),
@@ -367,7 +393,10 @@ impl Driver {
             InviteProgress::Connecting { remote } => InviteEvent::Connecting { remote },
             InviteProgress::Phase2Started { responder } => InviteEvent::Phase2Started { responder },
             InviteProgress::Joined { link, info } => match self.session_of(link) {
-                Some(s) => InviteEvent::Joined(Connection::new(s, *info, self.take_early(link))),
+                Some(s) => {
+                    let early = self.take_early(link);
+                    InviteEvent::Joined(Connection::new(s, *info, early, self.hold(link)))
+                }
                 None => return,
             },
             InviteProgress::JoinFailed { remote, error } => {

@@ -221,6 +221,9 @@ impl Harness {
         let mut config = Config::new(identity.clone());
         config.seed = Some(self.seed ^ ((i as u64) << 20) ^ self.rng.random::<u32>() as u64);
         config.assume_nat = Some(class_of(site));
+        // The core persists through actions; the harness keeps them in `SimNode::stored`
+        // (no file is written: there is no driver).
+        config.state_dir = Some(std::path::PathBuf::from("harness"));
         (self.configure)(&mut config);
         let mut locals = vec![LocalCandidate::host(addr, 0)];
         if let Site::Behind(_) = site {
@@ -576,6 +579,18 @@ impl Harness {
             self.run_for(Duration::from_millis(50));
         }
         done(self)
+    }
+
+    /// Sends `frame` as it stands on node `i`'s network channel to `peer` (its overlay
+    /// link), bypassing the core: what a misbehaving member could send. Returns whether a
+    /// link was there.
+    pub fn send_raw(&mut self, i: usize, peer: &NodeId, frame: Vec<u8>) -> bool {
+        let Some(link) = self.nodes[i].core.link_to(peer) else {
+            return false;
+        };
+        self.nodes[i].transport.send(link, frame);
+        self.drain(i);
+        true
     }
 
     /// The ledger of node `i`.

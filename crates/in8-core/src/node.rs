@@ -186,6 +186,7 @@ impl Node {
             waiting: Vec::new(),
             shutdown: false,
             dropped_frames: 0,
+            holds: Vec::new(),
         };
         let (stopped_tx, stopped) = watch::channel(false);
         let inputs = Inputs {

@@ -118,6 +118,8 @@ pub struct Core {
     pub(crate) joins: HashMap<JoinId, joins::JoinCtx>,
     pub(crate) sessions: HashMap<SessionId, ice_events::SessionCtx>,
     pub(crate) links: HashMap<LinkId, links::LinkCtx>,
+    /// Links whose connection the application holds (never closed as not needed).
+    pub(crate) held: std::collections::HashSet<LinkId>,
     pub(crate) birthday: birthday::Table,
     pub(crate) relay: Option<relay::Relay>,
     pub(crate) classifier: Option<classify::Classifier>,
@@ -195,6 +197,7 @@ impl Core {
             joins: HashMap::new(),
             sessions: HashMap::new(),
             links: HashMap::new(),
+            held: std::collections::HashSet::new(),
             birthday: birthday::Table::new(),
             relay,
             classifier,

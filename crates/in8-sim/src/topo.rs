@@ -120,9 +120,13 @@ impl Sim {
             };
             let members: Vec<Member<u32>> = known.iter().map(|&i| member(self, n, i)).collect();
             let d = policy.desired(&Input::new(n, &members));
-            self.nodes[n as usize]
-                .state
-                .set_pinned(now, &d.links, &mut self.out);
+            // As in8-core does: a policy that keeps only its own links switches the random
+            // view off (gossip keeps two random links while the pinned ones do not carry
+            // the node yet).
+            let limit = if d.random { usize::MAX } else { 0 };
+            let state = &mut self.nodes[n as usize].state;
+            state.set_pinned(now, &d.links, &mut self.out);
+            state.set_random_limit(now, limit, &mut self.out);
             self.flush(n);
         }
     }

@@ -102,6 +102,7 @@ impl Core {
             }
         }
         self.net.answered.remove(&link);
+        self.held.remove(&link);
     }
 
     /// Closes a link after the network's linger time, so a goodbye frame gets out first.
@@ -347,6 +348,40 @@ impl Core {
             }
             Some(Purpose::Member(_)) => self.member_connect(now, session, local, remote),
             _ => {}
+        }
+    }
+
+    /// Whether the core may close `link` when the overlay no longer wants it: not while
+    /// the application holds its connection ([`Core::hold_link`]).
+    pub(crate) fn closable(&self, link: LinkId) -> bool {
+        self.links.contains_key(&link) && !self.held.contains(&link)
+    }
+
+    /// The application holds a connection on `link` (a join's or an invitee's): the
+    /// overlay keeps it open until [`Core::release_link_hold`].
+    pub fn hold_link(&mut self, link: LinkId) {
+        if self.links.contains_key(&link) && self.held.len() < self.config.max_joins * 16 {
+            self.held.insert(link);
+        }
+    }
+
+    /// The application let go of `link`'s connection.
+    pub fn release_link_hold(&mut self, now: Instant, link: LinkId) {
+        self.tick(now);
+        if self.held.remove(&link)
+            && let Some(peer) = self.links.get(&link).and_then(|l| l.peer)
+        {
+            let wanted =
+                self.net.topology.pinned.contains(&peer) || self.net.app_wanted.contains(&peer);
+            let neighbour = self
+                .net
+                .gossip
+                .as_ref()
+                .is_some_and(|g| g.core().is_active(peer));
+            if !wanted && !neighbour {
+                self.net.admitted.retain(|_, l| *l != link);
+                self.close_later(now, link, CloseCause::NotNeeded);
+            }
         }
     }
 

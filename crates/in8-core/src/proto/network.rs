@@ -33,6 +33,10 @@ const REDEMPTIONS: usize = 1024;
 const BAN: Duration = Duration::from_secs(60);
 /// Most members refused at once.
 const MAX_BANNED: usize = 256;
+/// How long an admitted link may go without a reason (a gossip neighbour, a pinned or
+/// wanted peer, a held connection) before it closes: links made for one frame (a shuffle
+/// reply, a request that was refused) do not linger.
+pub(crate) const IDLE_LINK: Duration = Duration::from_secs(8);
 /// How long after joining a newcomer asks new neighbours for members, and how many.
 const ASK_WINDOW: Duration = Duration::from_secs(60);
 const ASK_NEIGHBOURS: usize = 4;
@@ -110,6 +114,10 @@ pub(crate) struct NetState {
     pub(crate) started: Instant,
     /// The link of each peer in the overlay.
     pub(crate) admitted: HashMap<NodeId, LinkId>,
+    /// When each admitted link last had a reason to exist (admission, or being a gossip
+    /// neighbour, pinned or wanted): an idle one closes after [`IDLE_LINK`].
+    pub(crate) used: HashMap<LinkId, Instant>,
+    pub(crate) next_sweep: Instant,
     pub(crate) unadmitted: HashMap<LinkId, Unadmitted>,
     /// Gossip frames waiting for a dial's link, per peer.
     pub(crate) queued: HashMap<NodeId, VecDeque<NetFrame>>,
@@ -118,6 +126,8 @@ pub(crate) struct NetState {
     /// Peers an introduction's attempt runs towards, with the introducer (gossip hears of
     /// the link when the peer is admitted).
     pub(crate) pending_intro: HashMap<NodeId, NodeId>,
+    /// Peers dialled only to hand over one frame (a shuffle reply), bounded by the dials.
+    pub(crate) ephemeral: std::collections::HashSet<NodeId>,
     pub(crate) pairs: HashMap<NodeId, PairSecret>,
     pub(crate) buckets: HashMap<LinkId, Bucket>,
     banned: HashMap<NodeId, Instant>,
@@ -143,6 +153,8 @@ pub(crate) struct NetState {
     pub(crate) answered: std::collections::HashSet<LinkId>,
     /// Gossip has joined (or started as the creator).
     pub(crate) joined: bool,
+    /// Restarted from a stored credential and not yet linked to the network.
+    pub(crate) rejoining: bool,
     /// This node left for good.
     pub(crate) left: bool,
     empty_revocations: RevocationSet,
@@ -163,11 +175,14 @@ impl NetState {
             ),
             started: now,
             admitted: HashMap::new(),
+            used: HashMap::new(),
+            next_sweep: now,
             unadmitted: HashMap::new(),
             queued: HashMap::new(),
             dialling: HashMap::new(),
             punches: Vec::new(),
             pending_intro: HashMap::new(),
+            ephemeral: std::collections::HashSet::new(),
             pairs: HashMap::new(),
             buckets: HashMap::new(),
             banned: HashMap::new(),
@@ -184,6 +199,7 @@ impl NetState {
             asked: 0,
             answered: std::collections::HashSet::new(),
             joined: false,
+            rejoining: false,
             left: false,
             empty_revocations: RevocationSet::default(),
         }
@@ -291,6 +307,8 @@ impl Core {
         if creator || self.net.rejoin.is_empty() {
             self.start_gossip(now);
         } else {
+            self.net.rejoining = true;
+            self.net.rejoin.reverse(); // tried in order, the best first
             self.rejoin_next(now);
         }
     }
@@ -367,6 +385,7 @@ impl Core {
         }
         if !self.net.joined {
             self.push_event(Event::Network(NetEvent::RejoinFailed));
+            self.net.rejoining = false;
             self.start_gossip(now);
         }
     }
@@ -542,6 +561,7 @@ impl Core {
     pub(crate) fn net_link_gone(&mut self, link: LinkId, peer: NodeId) {
         self.net.unadmitted.remove(&link);
         self.net.buckets.remove(&link);
+        self.net.used.remove(&link);
         if self.net.admitted.get(&peer) == Some(&link) {
             self.net.admitted.remove(&peer);
             self.push_event(Event::Network(NetEvent::LinkDown { peer, link }));
@@ -718,11 +738,7 @@ impl Core {
             self.net.unadmitted.remove(&link);
             self.send_on(link, &NetFrame::Bye(CloseCause::NotAMember));
             // A session from a join stays for the application; a member link closes.
-            if self
-                .links
-                .get(&link)
-                .is_some_and(|l| l.kind == LinkKind::Member)
-            {
+            if self.closable(link) {
                 self.close_later(now, link, CloseCause::NotAMember);
             }
             return;
@@ -737,11 +753,7 @@ impl Core {
             tracing::debug!(peer = %peer.short(), ?keep, ?drop, "two links to one member");
             self.net.admitted.insert(peer, keep);
             self.net.unadmitted.remove(&link);
-            if self
-                .links
-                .get(&drop)
-                .is_some_and(|l| l.kind == LinkKind::Member)
-            {
+            if self.closable(drop) {
                 self.send_on(drop, &NetFrame::Bye(CloseCause::Duplicate));
                 self.close_later(now, drop, CloseCause::Duplicate);
             }
@@ -749,6 +761,7 @@ impl Core {
         }
         self.net.unadmitted.remove(&link);
         self.net.admitted.insert(peer, link);
+        self.net.used.insert(link, now);
         tracing::debug!(peer = %peer.short(), ?link, "admitted");
         self.admitted(now, link, peer);
     }
@@ -808,11 +821,7 @@ impl Core {
                 .filter(|l| *l != link)
                 .collect();
             for l in old {
-                if self
-                    .links
-                    .get(&l)
-                    .is_some_and(|x| x.kind == LinkKind::Member)
-                {
+                if self.closable(l) {
                     self.send_on(l, &NetFrame::Bye(CloseCause::NotAMember));
                     self.close_later(now, l, CloseCause::NotAMember);
                 }
@@ -831,11 +840,16 @@ impl Core {
     /// A link joined the overlay.
     fn admitted(&mut self, now: Instant, link: LinkId, peer: NodeId) {
         let gt = self.gtime(now);
-        if self.net.join_via == Some(peer) && !self.net.joined {
+        // The first link into the network carries gossip's JOIN: the inviter's after a
+        // join, or any member's after a restart (the last-known member dialled, or one
+        // that dialled this node back).
+        let joining = !self.net.joined && (self.net.join_via == Some(peer) || self.net.rejoining);
+        if joining {
             if let Some(g) = &mut self.net.gossip {
                 g.join(gt, peer);
             }
             self.net.joined = true;
+            self.net.rejoining = false;
             self.net.join_via = None;
         }
         if let Some(introducer) = self.net.pending_intro.remove(&peer)
@@ -866,6 +880,12 @@ impl Core {
                 self.send_on(link, &f);
             }
         }
+        if self.net.ephemeral.remove(&peer) {
+            // Made for one frame: it closes once that is out, unless something wants it.
+            self.net
+                .used
+                .insert(link, now.checked_sub(IDLE_LINK).unwrap_or(now));
+        }
     }
 
     /// Links up but never admitted within the timeout: member links close; a join's or
@@ -880,11 +900,7 @@ impl Core {
             .collect();
         for (link, _) in due {
             self.net.unadmitted.remove(&link);
-            if self
-                .links
-                .get(&link)
-                .is_some_and(|l| l.kind == LinkKind::Member)
-            {
+            if self.closable(link) {
                 self.drop_link(link, CloseCause::NotAMember);
             }
         }

@@ -115,7 +115,19 @@ impl Core {
         pinned.truncate(self.config.network.max_links);
         let name = policy.name();
         let changed_policy = t.applied != Some(name);
-        let changed_links = t.pinned != pinned;
+        // Against what gossip pins now (a fresh policy state starts from nothing, gossip
+        // does not).
+        let mut now_pinned: Vec<NodeId> = self
+            .net
+            .gossip
+            .as_ref()
+            .map(|g| g.core().pinned_peers().to_vec())
+            .unwrap_or_default();
+        let mut wanted = pinned.clone();
+        now_pinned.sort();
+        wanted.sort();
+        let t = &mut self.net.topology;
+        let changed_links = t.pinned != pinned || now_pinned != wanted;
         t.applied = Some(name);
         t.next = now
             + if dirty {

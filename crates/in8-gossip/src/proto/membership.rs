@@ -101,7 +101,7 @@ impl<P: PeerId> State<P> {
 
     fn on_join<R: Rng + ?Sized>(&mut self, now: Time, from: P, rng: &mut R, io: &mut impl Io<P>) {
         // HyParView: "the contact node c will always add the new node to its active view".
-        self.add_active(now, from, false, true, rng, io);
+        self.add_active(now, from, true, rng, io);
         let others: Vec<P> = self
             .active
             .iter()
@@ -136,7 +136,7 @@ impl<P: PeerId> State<P> {
         io: &mut impl Io<P>,
     ) {
         self.pending.retain(|p| p.peer != from);
-        self.add_active(now, from, false, true, rng, io);
+        self.add_active(now, from, true, rng, io);
         self.announce(from, io);
         for &p in active.iter().take(MAX_LIST) {
             // The contact is linked to these: it can introduce us.
@@ -195,10 +195,18 @@ impl<P: PeerId> State<P> {
         io: &mut impl Io<P>,
     ) {
         if let Some(i) = self.active_index(from) {
-            if priority == Priority::Pinned && self.pinned_count() < self.cfg.max_pinned {
-                self.active[i].pin_remote = true;
-            }
+            // On a link that exists, NEIGHBOR restates how the sender holds it: pinned, or
+            // no longer (its topology changed) — then the link may go to the random budget.
+            let pin = priority == Priority::Pinned && self.pinned_count() < self.cfg.max_pinned;
+            let was = self.active[i].pin_remote;
+            self.active[i].pin_remote = pin;
             send(io, from, Message::NeighborReply { accepted: true });
+            if was && !pin && !self.active[i].pinned() && self.random_count() > self.random_view() {
+                self.remove_active(i, io);
+                send(io, from, Message::Disconnect { alive: true });
+                self.add_passive_plain(from, None);
+                self.arm_repair(now, io);
+            }
             return;
         }
         let pin = priority == Priority::Pinned && self.pinned_count() < self.cfg.max_pinned;
@@ -218,9 +226,9 @@ impl<P: PeerId> State<P> {
                 self.pending.swap_remove(i);
             }
             let added = if pin {
-                self.add_active(now, from, false, true, rng, io) && self.mark_remote_pin(from)
+                self.add_active(now, from, true, rng, io) && self.mark_remote_pin(from)
             } else {
-                self.add_active(now, from, false, true, rng, io)
+                self.add_active(now, from, true, rng, io)
             };
             send(io, from, Message::NeighborReply { accepted: added });
             self.announce(from, io);
@@ -254,8 +262,7 @@ impl<P: PeerId> State<P> {
         };
         let p = self.pending.swap_remove(i);
         if accepted {
-            let pinned = p.priority == Priority::Pinned || self.pinned.contains(&from);
-            if self.add_active(now, from, pinned, true, rng, io) {
+            if self.add_active(now, from, true, rng, io) {
                 self.announce(from, io);
             } else {
                 send(io, from, Message::Disconnect { alive: true });
@@ -295,13 +302,13 @@ impl<P: PeerId> State<P> {
         }
     }
 
-    /// Adds `peer` to the active view. A random link evicts a random random link when the
-    /// view is full and `evict` is set; a pinned link needs pinned budget.
+    /// Adds `peer` to the active view, pinned when the topology in force pins it. A random
+    /// link evicts a random random link when the view is full and `evict` is set; a pinned
+    /// link needs pinned budget.
     pub(crate) fn add_active<R: Rng + ?Sized>(
         &mut self,
         now: Time,
         peer: P,
-        pinned: bool,
         evict: bool,
         rng: &mut R,
         io: &mut impl Io<P>,
@@ -309,10 +316,11 @@ impl<P: PeerId> State<P> {
         if peer == self.me {
             return false;
         }
+        // A peer the topology pins is pinned however the link came about; one it does
+        // not pin is not (a request may predate a topology change).
+        let pinned = self.pinned.contains(&peer);
         if let Some(i) = self.active_index(peer) {
-            if pinned {
-                self.active[i].pin_local = true;
-            }
+            self.active[i].pin_local = pinned;
             return true;
         }
         let pinned = pinned && self.pinned_count() < self.cfg.max_pinned;
@@ -445,6 +453,17 @@ impl<P: PeerId> State<P> {
             now + jitter(self.cfg.shuffle_interval, rng),
             Timer::Shuffle,
         );
+        // Restate how each neighbour's link is held (pinned by our topology or not): a
+        // pin the other side remembers from before a topology change, or from a request
+        // that crossed one, does not outlive a shuffle interval.
+        for a in &self.active {
+            let priority = if a.pin_local {
+                Priority::Pinned
+            } else {
+                Priority::Low
+            };
+            send(io, a.peer, Message::Neighbor { priority });
+        }
         self.shuffles = self.shuffles.saturating_add(1);
         if self.cfg.rotate_every > 0 && self.shuffles >= self.cfg.rotate_every {
             self.shuffles = 0;

@@ -291,6 +291,17 @@ impl<P: PeerId> State<P> {
             }
             a.pin_local = want;
         }
+        // Tell each neighbour we no longer pin its link (it keeps it only if it pins it
+        // itself or has random budget for it); restate pins of links we keep pinned.
+        for &p in &unpinned {
+            super::send(
+                io,
+                p,
+                Message::Neighbor {
+                    priority: Priority::Low,
+                },
+            );
+        }
         // Links we no longer pin become random ones; drop those over the random budget.
         for p in unpinned {
             if self.random_count() > self.random_view()
@@ -385,6 +396,20 @@ impl<P: PeerId> State<P> {
     /// Whether the Plumtree link to `peer` is eager (part of the broadcast tree).
     pub fn is_eager(&self, peer: P) -> bool {
         self.active.iter().any(|a| a.peer == peer && a.eager)
+    }
+
+    /// How the link to `peer` is pinned: (by this node's policy, by the peer's), if it is
+    /// an active neighbour.
+    pub fn pins(&self, peer: P) -> Option<(bool, bool)> {
+        self.active
+            .iter()
+            .find(|a| a.peer == peer)
+            .map(|a| (a.pin_local, a.pin_remote))
+    }
+
+    /// Whether the pinned topology links this node asked for.
+    pub fn pinned_peers(&self) -> &[P] {
+        &self.pinned
     }
 
     /// Whether the link to `peer` is pinned by either side's topology policy.

@@ -11,10 +11,11 @@ use in8_gossip::LinkFailure;
 use super::super::wire::{Broadcast, NetFrame};
 use super::super::{CloseCause, Core, Event, NetEvent, Store};
 use super::{Dial, Punch};
-use crate::proto::links::LinkKind;
 
 /// Most introductions waiting for their start time.
 const MAX_PUNCHES: usize = 64;
+/// The gossip frame type of SHUFFLE-REPLY (in8-gossip wire format).
+const SHUFFLE_REPLY: u8 = 0x08;
 /// Most peers with frames waiting for a dial.
 const MAX_QUEUED_PEERS: usize = 256;
 /// Neighbour changes are announced at most this often.
@@ -63,6 +64,26 @@ impl Core {
     pub(crate) fn route_gossip(&mut self, now: Instant, to: NodeId, frame: NetFrame) {
         if self.send_to_member(to, frame.clone()) {
             return;
+        }
+        // A SHUFFLE-REPLY goes to a member that is usually not a neighbour (HyParView
+        // answers the walk's origin directly): a link is made for it and closed once it is
+        // sent — and not at all when the topology keeps only its own links, where the
+        // passive view it refreshes is not used.
+        let one_shot = matches!(&frame, NetFrame::Gossip(g) if g.get(1) == Some(&SHUFFLE_REPLY));
+        if one_shot {
+            let random = self
+                .net
+                .gossip
+                .as_ref()
+                .is_some_and(|g| g.core().random_view() > 0);
+            if !random {
+                return;
+            }
+            if !self.net.queued.contains_key(&to) {
+                self.net.ephemeral.insert(to);
+            }
+        } else {
+            self.net.ephemeral.remove(&to);
         }
         let per_peer = self.config.network.queued_per_peer;
         if !self.net.queued.contains_key(&to) && self.net.queued.len() >= MAX_QUEUED_PEERS {
@@ -200,12 +221,10 @@ impl Core {
                 self.announce_soon(now);
                 let wanted =
                     self.net.topology.pinned.contains(&p) || self.net.app_wanted.contains(&p);
+                tracing::debug!(peer = %p.short(), wanted, link = ?self.net.admitted.get(&p), "neighbour down");
                 if let Some(&link) = self.net.admitted.get(&p)
                     && !wanted
-                    && self
-                        .links
-                        .get(&link)
-                        .is_some_and(|l| l.kind == LinkKind::Member)
+                    && self.closable(link)
                 {
                     // Gossip sent its DISCONNECT on the link; it closes after the linger.
                     tracing::debug!(peer = %p.short(), ?link, "not a neighbour any more: closing");
@@ -368,11 +387,7 @@ impl Core {
         let links: Vec<(NodeId, crate::proto::LinkId)> =
             self.net.admitted.iter().map(|(p, l)| (*p, *l)).collect();
         for (_, link) in links {
-            if self
-                .links
-                .get(&link)
-                .is_some_and(|l| l.kind == LinkKind::Member)
-            {
+            if self.closable(link) {
                 self.close_later(now, link, CloseCause::Leaving);
             }
         }
@@ -393,6 +408,7 @@ impl Core {
             punch,
             direct,
             Some(self.net.next_announce),
+            Some(self.net.next_sweep),
             Some(self.net.topology.next),
             Some(self.net.next_persist),
             self.members_deadline(),
@@ -435,6 +451,9 @@ impl Core {
             }
         }
         self.deferred_dials(now);
+        if self.net.next_sweep <= now {
+            self.sweep_idle_links(now);
+        }
         if self.net.next_announce <= now {
             self.announce(now);
         }
@@ -466,6 +485,44 @@ impl Core {
         if self.net.directory.changed {
             self.topology_soon(now);
         }
+    }
+
+    /// Closes admitted links that nothing needs any more (see
+    /// [`super::IDLE_LINK`]); runs once a second.
+    fn sweep_idle_links(&mut self, now: Instant) {
+        self.net.next_sweep = now + Duration::from_secs(1);
+        let links: Vec<(NodeId, crate::proto::LinkId)> =
+            self.net.admitted.iter().map(|(p, l)| (*p, *l)).collect();
+        for (peer, link) in links {
+            let needed = self.net.topology.pinned.contains(&peer)
+                || self.net.app_wanted.contains(&peer)
+                || self.held.contains(&link)
+                || self
+                    .net
+                    .gossip
+                    .as_ref()
+                    .is_some_and(|g| g.core().is_active(peer) || g.core().is_joining(peer));
+            if needed {
+                self.net.used.insert(link, now);
+                continue;
+            }
+            let since = self.net.used.get(&link).copied().unwrap_or(now);
+            if now.saturating_duration_since(since) >= super::IDLE_LINK && self.closable(link) {
+                tracing::debug!(peer = %peer.short(), ?link, "idle link closes");
+                self.net.admitted.remove(&peer);
+                self.net.used.remove(&link);
+                self.push_event(Event::Network(NetEvent::LinkDown { peer, link }));
+                self.send_to_member_link(link, NetFrame::Bye(CloseCause::NotNeeded));
+                self.close_later(now, link, CloseCause::NotNeeded);
+            }
+        }
+    }
+
+    fn send_to_member_link(&mut self, link: crate::proto::LinkId, f: NetFrame) {
+        self.push_action(crate::proto::Action::Send {
+            link,
+            frame: f.encode(),
+        });
     }
 
     /// Direct attempts deferred behind an introduction, now due.
