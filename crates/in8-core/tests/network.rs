@@ -413,3 +413,102 @@ fn a_restarted_member_rejoins_from_its_credential_and_the_network_outlives_its_f
         );
     }
 }
+
+/// A node outside the network cannot even run ICE with a member (the member-session
+/// credentials derive from the network id); a revoked member can, and is refused at its
+/// HELLO: the link closes and nothing of it is kept.
+#[test]
+fn outsiders_and_revoked_members_are_refused_and_leave_no_state() {
+    let mut h = Harness::new(10);
+    let a = h.add_node(Site::Public);
+    let b = h.add_node(Site::Public);
+    let v = h.add_node(Site::Public);
+    support::join(&mut h, b, a, 0).unwrap();
+    support::join(&mut h, v, a, 0).unwrap();
+    assert!(h.run_until(Duration::from_secs(30), converged));
+    let outsider = h.add_node(Site::Public);
+    let record = h.nodes[a].core.gossip().unwrap().record().clone();
+    assert!(h.with(outsider, |c, now| c.dial_record(now, &record)));
+    let vid = h.id(v);
+    h.with(a, |c, now| c.revoke_member(now, vid)).unwrap();
+    h.run_for(Duration::from_secs(10));
+    assert!(!h.links_of(a).contains(&v));
+    // The revoked member dials back in with its (valid, revoked) credential.
+    let before = h.nodes[a].core.ice_stats();
+    assert!(h.with(v, |c, now| c.dial_record(now, &record)));
+    let admitted = h.run_until(Duration::from_secs(15), |h| {
+        h.links_of(a).contains(&v) || h.links_of(a).contains(&outsider)
+    });
+    assert!(!admitted, "an outsider or the revoked member was admitted");
+    for (who, id) in [(outsider, h.id(outsider)), (v, vid)] {
+        assert!(!h.links_of(a).contains(&who), "node{who} linked");
+        assert!(h.nodes[a].core.members().iter().all(|m| m.id != id));
+        assert!(h.nodes[a].core.gossip().unwrap().peer_record(&id).is_none());
+        assert!(h.nodes[a].core.link_to(&id).is_none());
+        assert!(
+            h.nodes[who].core.links_up().is_empty(),
+            "node{who}: {:?}",
+            h.nodes[who].core.links_up()
+        );
+    }
+    // The outsider's checks never authenticated (no session, no state).
+    assert!(h.nodes[a].core.ice_stats().unauthenticated >= before.unauthenticated);
+}
+
+#[test]
+fn an_expired_credential_is_cut_off_and_refused() {
+    let mut h = Harness::new(11);
+    // Credentials issued in this network last five minutes.
+    h.configure = |c| c.network.credential_ttl = Duration::from_secs(300);
+    let a = h.add_node(Site::Public);
+    let b = h.add_node(Site::Public);
+    let c = h.add_node(Site::Behind(Nat::FullCone));
+    support::join(&mut h, b, a, 0).unwrap();
+    support::join(&mut h, c, a, 0).unwrap();
+    assert!(h.run_until(Duration::from_secs(30), converged));
+    let bid = h.id(b);
+    // Past the expiry and the verifier's clock-skew allowance, b is out.
+    h.run_for(Duration::from_secs(300) + in8_artifact::VerifyPolicy::default().skew() + Duration::from_secs(30));
+    assert!(h.net_events(b).any(|e| matches!(e, NetEvent::CredentialExpired)));
+    for i in [a, c] {
+        assert!(!h.links_of(i).contains(&b), "node{i} still linked");
+        assert!(h.nodes[i].core.members().iter().all(|m| m.id != bid), "node{i}");
+    }
+    // It dials back in: ICE and DTLS work (it holds its key), its HELLO is refused — at
+    // no point is it in the overlay.
+    let record = h.nodes[a].core.gossip().unwrap().record().clone();
+    assert!(h.with(b, |c, now| c.dial_record(now, &record)));
+    let admitted = h.run_until(Duration::from_secs(15), |h| h.links_of(a).contains(&b));
+    assert!(!admitted, "the expired member was admitted");
+    assert!(h.nodes[a].core.link_to(&bid).is_none());
+    assert!(h.nodes[a].core.members().iter().all(|m| m.id != bid));
+    assert!(h.nodes[b].core.links_up().is_empty(), "{:?}", h.nodes[b].core.links_up());
+}
+
+#[test]
+fn a_member_flooding_its_link_is_rate_limited_then_disconnected() {
+    let mut h = Harness::new(12);
+    let a = h.add_node(Site::Public);
+    let b = h.add_node(Site::Public);
+    support::join(&mut h, b, a, 0).unwrap();
+    assert!(h.run_until(Duration::from_secs(30), |h| h.links_of(a) == [b]));
+    // A valid, harmless gossip frame (PRUNE), 10,000 times at once: over the burst of
+    // 4,000 frames they are dropped; past another burst the link closes.
+    let prune = vec![
+        in8_core::proto::wire::NET_WIRE_VERSION,
+        0x03,
+        in8_gossip::wire::WIRE_VERSION,
+        0x13,
+    ];
+    let aid = h.id(a);
+    for _ in 0..10_000 {
+        h.send_raw(b, &aid, prune.clone());
+    }
+    h.run_for(Duration::from_secs(3));
+    assert!(h.links_of(a).is_empty(), "the flooding member is disconnected");
+    // And refused for a while: it cannot dial straight back in.
+    let record = h.nodes[a].core.gossip().unwrap().record().clone();
+    h.with(b, |c, now| c.dial_record(now, &record));
+    h.run_for(Duration::from_secs(10));
+    assert!(h.links_of(a).is_empty(), "the flooding member got back in at once");
+}

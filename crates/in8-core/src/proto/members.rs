@@ -68,6 +68,16 @@ impl Core {
         )
     }
 
+    /// Dials the node of `record` directly, trusting the record as given (a test hook of
+    /// the harness: what a node outside the network could attempt).
+    #[cfg(feature = "harness")]
+    pub fn dial_record(&mut self, now: Instant, record: &SignedPeerRecord) -> bool {
+        self.tick(now);
+        let r = self.dial_member(now, record, None);
+        self.flush(now, None);
+        r
+    }
+
     /// Member sessions in progress (not yet carrying a link).
     pub(crate) fn member_attempts(&self) -> usize {
         self.sessions
