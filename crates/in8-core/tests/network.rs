@@ -468,11 +468,21 @@ fn an_expired_credential_is_cut_off_and_refused() {
     assert!(h.run_until(Duration::from_secs(30), converged));
     let bid = h.id(b);
     // Past the expiry and the verifier's clock-skew allowance, b is out.
-    h.run_for(Duration::from_secs(300) + in8_artifact::VerifyPolicy::default().skew() + Duration::from_secs(30));
-    assert!(h.net_events(b).any(|e| matches!(e, NetEvent::CredentialExpired)));
+    h.run_for(
+        Duration::from_secs(300)
+            + in8_artifact::VerifyPolicy::default().skew()
+            + Duration::from_secs(30),
+    );
+    assert!(
+        h.net_events(b)
+            .any(|e| matches!(e, NetEvent::CredentialExpired))
+    );
     for i in [a, c] {
         assert!(!h.links_of(i).contains(&b), "node{i} still linked");
-        assert!(h.nodes[i].core.members().iter().all(|m| m.id != bid), "node{i}");
+        assert!(
+            h.nodes[i].core.members().iter().all(|m| m.id != bid),
+            "node{i}"
+        );
     }
     // It dials back in: ICE and DTLS work (it holds its key), its HELLO is refused — at
     // no point is it in the overlay.
@@ -482,7 +492,11 @@ fn an_expired_credential_is_cut_off_and_refused() {
     assert!(!admitted, "the expired member was admitted");
     assert!(h.nodes[a].core.link_to(&bid).is_none());
     assert!(h.nodes[a].core.members().iter().all(|m| m.id != bid));
-    assert!(h.nodes[b].core.links_up().is_empty(), "{:?}", h.nodes[b].core.links_up());
+    assert!(
+        h.nodes[b].core.links_up().is_empty(),
+        "{:?}",
+        h.nodes[b].core.links_up()
+    );
 }
 
 #[test]
@@ -505,10 +519,16 @@ fn a_member_flooding_its_link_is_rate_limited_then_disconnected() {
         h.send_raw(b, &aid, prune.clone());
     }
     h.run_for(Duration::from_secs(3));
-    assert!(h.links_of(a).is_empty(), "the flooding member is disconnected");
+    assert!(
+        h.links_of(a).is_empty(),
+        "the flooding member is disconnected"
+    );
     // And refused for a while: it cannot dial straight back in.
     let record = h.nodes[a].core.gossip().unwrap().record().clone();
     h.with(b, |c, now| c.dial_record(now, &record));
     h.run_for(Duration::from_secs(10));
-    assert!(h.links_of(a).is_empty(), "the flooding member got back in at once");
+    assert!(
+        h.links_of(a).is_empty(),
+        "the flooding member got back in at once"
+    );
 }

@@ -123,7 +123,9 @@ async fn an_introduction_punches_through_the_filter_and_the_network_carries_data
                     assert_eq!((from, &payload[..]), (f1.node_id(), &b"direct"[..]));
                     msg = true;
                 }
-                NetUpdate::Event(NetEvent::Broadcast { origin, payload, .. }) => {
+                NetUpdate::Event(NetEvent::Broadcast {
+                    origin, payload, ..
+                }) => {
                     assert_eq!((origin, &payload[..]), (hub.node_id(), &b"to all"[..]));
                     bc = true;
                 }
