@@ -7,9 +7,11 @@ pub(crate) mod inspect;
 pub(crate) mod invite;
 pub(crate) mod join;
 pub(crate) mod nat;
+pub(crate) mod net;
 pub(crate) mod ping;
 pub(crate) mod stun;
 pub(crate) mod transfer;
+pub(crate) mod up;
 
 use std::io::Read;
 

@@ -247,11 +247,8 @@ pub(crate) async fn join(
     Err(anyhow!("the node stopped"))
 }
 
-/// Writes `data` to `path` via a temporary file and a rename (readers never see half).
+/// Writes `data` to `path` atomically and privately (0600, a fresh temporary file, never
+/// following a planted link).
 pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    use anyhow::Context;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(in8_core::state::write_atomically(path, data)?)
 }

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
-use in8_artifact::{Identity, Membership, SignedMembership, Timestamp, identity_file};
+use anyhow::{Result, anyhow};
+use in8_artifact::{Identity, SignedMembership, Timestamp, identity_file};
 
 /// Files of one node.
 pub(crate) struct Home {
@@ -45,30 +45,25 @@ impl Home {
 
     /// This node's credential in its network, creating a new network on first use.
     pub(crate) fn network(&self, me: &Identity, now: Timestamp) -> Result<SignedMembership> {
-        let path = self.dir.join("network.cbor");
-        if path.exists() {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let rec = SignedMembership::decode(&bytes)
-                .with_context(|| format!("{} is not a membership credential", path.display()))?;
-            if rec.membership().member != me.node_id() {
-                return Err(anyhow!(
-                    "{} belongs to another identity ({}); move it away or use the matching --identity",
-                    path.display(),
-                    rec.membership().member
-                ));
-            }
-            return Ok(rec);
+        if let Some(c) = in8_core::state::load_credential(&self.dir, me.node_id())? {
+            return Ok(c);
         }
-        let nonce: u64 = rand::random();
+        self.new_network(me, now)
+    }
+
+    /// Makes this node the creator of a new network (replacing any stored credential).
+    pub(crate) fn new_network(&self, me: &Identity, now: Timestamp) -> Result<SignedMembership> {
         let ten_years = core::time::Duration::from_secs(10 * 365 * 86_400);
-        let rec = Membership::genesis(me, nonce, now + ten_years);
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, rec.to_bytes())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(rec)
+        Ok(in8_core::state::new_network(
+            &self.dir,
+            me,
+            rand::random(),
+            now + ten_years,
+        )?)
+    }
+
+    /// Whether a credential is stored (this node belongs to a network).
+    pub(crate) fn has_network(&self) -> bool {
+        self.dir.join("network.cbor").exists()
     }
 }

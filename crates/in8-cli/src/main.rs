@@ -7,7 +7,9 @@
 
 mod cmd;
 mod connect;
+mod control;
 mod home;
+mod net_events;
 mod output;
 mod settings;
 mod topology;
@@ -53,14 +55,22 @@ enum Command {
     Id(cmd::id::Args),
     /// Create an invitation for another node to join this node's network.
     Invite(cmd::invite::Args),
-    /// Join another node's network from its invitation.
+    /// Join another node's network from its invitation, check the session, and exit.
     Join(cmd::join::Args),
-    /// Start several nodes on this machine and connect them (phase 1 and, through a
-    /// filtering shim, phase 2): no setup, no servers.
+    /// Run this node in its network (created on first use, or joined with --join) and
+    /// show its members and links; `in8 net` talks to it.
+    Up(cmd::up::Args),
+    /// Talk to the running node: status, members, links, invite, join, revoke,
+    /// broadcast, topology, leave, stop; or create a new network.
+    Net(cmd::net::Args),
+    /// Watch a network form on this machine: nodes join by invitations (later ones issued
+    /// by members), introductions punch through filtering shims, a broadcast reaches
+    /// everyone, a member is revoked. No setup, no servers.
     Demo(cmd::demo::Args),
     /// Decode and verify an invitation, RSVP, membership or revocation record.
     Inspect(cmd::inspect::Args),
-    /// Chat line by line: invite (no argument) or join (an invitation).
+    /// Group chat over the network's broadcast: invite (no argument) or join (an
+    /// invitation).
     Chat(cmd::chat::Args),
     /// Send a file: invite, then send it to whoever joins with `in8 recv`.
     Send(cmd::transfer::SendArgs),
@@ -131,6 +141,8 @@ fn main() -> ExitCode {
             Command::Id(a) => cmd::id::run(a, &home, &out),
             Command::Invite(a) => cmd::invite::run(a, &home, &out, &file),
             Command::Join(a) => cmd::join::run(a, &home, &out, &file),
+            Command::Up(a) => cmd::up::run(a, &home, &out, &file),
+            Command::Net(a) => cmd::net::run(a, &home, &out),
             Command::Demo(a) => cmd::demo::run(a, &out),
             Command::Inspect(a) => cmd::inspect::run(a, &home, &out),
             Command::Chat(a) => cmd::chat::run(a, &home, &out, &file),

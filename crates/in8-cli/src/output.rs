@@ -12,6 +12,7 @@ pub(crate) const EXIT_INVALID: u8 = 3;
 pub(crate) const EXIT_UNREACHABLE: u8 = 4;
 
 /// Where and how results are printed.
+#[derive(Clone, Copy)]
 pub(crate) struct Output {
     json: bool,
     quiet: bool,

@@ -207,10 +207,10 @@ fn an_unreachable_inviter_without_rsvp_exits_with_4_and_says_why() {
 }
 
 #[test]
-fn the_demo_connects_every_node_in_both_phases() {
+fn the_demo_forms_one_network_with_introductions_a_broadcast_and_a_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let out = in8(dir.path())
-        .args(["demo", "--peers", "3"])
+        .args(["demo", "--peers", "6", "--topology", "mesh"])
         .output()
         .unwrap();
     assert!(
@@ -223,19 +223,37 @@ fn the_demo_connects_every_node_in_both_phases() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let summary = evs.iter().find(|e| e["event"] == "summary").unwrap();
-    assert_eq!(summary["nodes"], 3);
-    assert_eq!(summary["phase1"], 2);
-    assert_eq!(summary["phase2"], 1);
-    let links: Vec<&Value> = evs.iter().filter(|e| e["event"] == "link").collect();
-    assert_eq!(links.len(), 3);
-    for l in links {
-        // Each side authenticated the other's node id.
-        assert_eq!(
-            l["joiner_side"]["invite_id"],
-            l["inviter_side"]["invite_id"]
-        );
-        assert_ne!(l["joiner_side"]["peer"], l["inviter_side"]["peer"]);
-    }
-    assert!(evs.iter().any(|e| e["event"] == "phase1_failed"));
+    let of = |name: &str| -> Vec<&Value> { evs.iter().filter(|e| e["event"] == name).collect() };
+    let nodes = of("node");
+    assert_eq!(nodes.len(), 6);
+    let filtered: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n["filtered"] == true)
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(filtered, ["node2", "node5"]);
+    // Every newcomer joined with one invitation; from the second on, a member issued it.
+    let joins = of("joined");
+    assert_eq!(joins.len(), 5);
+    assert!(
+        joins.iter().skip(1).any(|j| j["inviter"] != "node0"),
+        "{joins:?}"
+    );
+    assert_eq!(of("converged")[0]["members"], 5);
+    // A mesh of 6: all 15 pairs linked, including the filtered pair, which only an
+    // introduction (or its own punching) can connect.
+    let links = of("link");
+    assert_eq!(links.len(), 15, "{links:?}");
+    assert!(links.iter().any(|l| l["a"] == "node2" && l["b"] == "node5"));
+    let b = of("broadcast")[0];
+    assert_eq!(
+        (b["reached"].as_u64(), b["of"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let r = of("revoked")[0];
+    assert_eq!(r["cut_off_by"], r["of"]);
+    let summary = of("summary")[0];
+    assert_eq!(summary["nodes"], 6);
+    assert_eq!(summary["broadcast_reached"], 5);
+    assert_eq!(summary["revoked_everywhere"], true);
 }

@@ -90,6 +90,9 @@ pub(crate) struct Inputs {
     pub(crate) relayed: mpsc::Receiver<(SocketAddr, Bytes)>,
 }
 
+/// How long a stopping node waits for its sessions to close in order.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Driver {
     /// The task: runs until shutdown or until every handle is gone.
     pub(crate) async fn run(mut self, mut inputs: Inputs, stopped: watch::Sender<bool>) {
@@ -127,15 +130,37 @@ impl Driver {
                 break;
             }
         }
-        self.stop();
+        // The last-known members as they are now, for the next start.
+        self.core.persist_members(Instant::now());
+        self.drain(Instant::now());
+        self.stop().await;
         // Release the ledger (its file lock) and the sockets before reporting the stop.
         drop(self);
         stopped.send_replace(true);
     }
 
-    fn stop(&mut self) {
-        for (_, slot) in self.links.drain() {
-            slot.abort(in8_transport::CloseReason::EndpointClosed);
+    /// Ends every link in order: queued frames are sent and the sessions shut down
+    /// cleanly (the peers see an orderly close, not a lost path), for at most
+    /// [`STOP_GRACE`]; then the sockets close.
+    async fn stop(&mut self) {
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        let mut closing = Vec::new();
+        for (_, mut slot) in self.links.drain() {
+            if slot.session.is_some()
+                && let (Some(out), Some(task)) = (slot.out.take(), slot.task.take())
+            {
+                // The pump sends what is queued, then closes the session in order.
+                drop(out);
+                closing.push((task, slot));
+            } else {
+                slot.abort(in8_transport::CloseReason::EndpointClosed);
+            }
+        }
+        for (task, slot) in &mut closing {
+            if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
+                task.abort();
+                std::mem::take(slot).abort(in8_transport::CloseReason::EndpointClosed);
+            }
         }
         self.groups.clear();
         for s in &self.sockets {

@@ -66,5 +66,11 @@ pub use events::{Invite, InviteEvent, InviteOptions, Join, JoinEvent, Phase};
 pub use gather::MAX_HOST_ADDRESSES;
 pub use node::{NetEvents, NetUpdate, Node};
 pub use persist::MAX_RESTORED;
-pub use proto::network::MemberInfo;
+
+/// The state directory's files, for tools that prepare or inspect one (docs/core.md
+/// "State"): private atomic writes, the stored credential, a new network.
+pub mod state {
+    pub use crate::persist::{load_credential, make_dir, new_network, write_atomically};
+}
+pub use proto::network::{MemberInfo, Views};
 pub use proto::{InviteEnd, LinkInfo, NetEvent, Unreachable};

@@ -393,6 +393,11 @@ impl Node {
         self.call(|d, _| d.core.members()).await
     }
 
+    /// The gossip views' sizes.
+    pub async fn views(&self) -> Result<crate::Views> {
+        self.call(|d, _| d.core.views()).await
+    }
+
     /// The overlay links: each peer with what is known about its link.
     pub async fn links(&self) -> Result<Vec<(NodeId, crate::proto::LinkInfo)>> {
         self.call(|d, _| {

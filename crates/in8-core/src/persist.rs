@@ -34,7 +34,7 @@ fn io(action: String) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// Creates `dir` (and its parents) with mode 0700.
-pub(crate) fn make_dir(dir: &Path) -> Result<()> {
+pub fn make_dir(dir: &Path) -> Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -48,7 +48,7 @@ pub(crate) fn make_dir(dir: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` atomically: a fresh, exclusively created 0600 temporary file in
 /// the same directory, synced, renamed over `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     make_dir(dir)?;
     let name = path
@@ -168,7 +168,7 @@ pub(crate) fn save_credential(state: &Path, c: &SignedMembership) -> Result<()> 
 
 /// The stored credential, if any. A file that is not a credential, or belongs to another
 /// node, is an error naming it (nothing is overwritten).
-pub(crate) fn load_credential(state: &Path, me: NodeId) -> Result<Option<SignedMembership>> {
+pub fn load_credential(state: &Path, me: NodeId) -> Result<Option<SignedMembership>> {
     let path = credential_path(state);
     let Some(bytes) = read_bounded(&path)? else {
         return Ok(None);
@@ -217,6 +217,21 @@ pub(crate) fn load_members(state: &Path) -> Vec<SignedPeerRecord> {
         rest = &rest[len..];
     }
     out
+}
+
+/// Makes this node (`creator`) the creator of a new network: its genesis credential,
+/// valid until `expires`, replaces any stored one, and the old network's last-known
+/// members are forgotten. The node must not be running on `state`.
+pub fn new_network(
+    state: &Path,
+    creator: &in8_artifact::Identity,
+    nonce: u64,
+    expires: Timestamp,
+) -> Result<SignedMembership> {
+    let c = in8_artifact::Membership::genesis(creator, nonce, expires);
+    save_credential(state, &c)?;
+    let _ = std::fs::remove_file(members_path(state));
+    Ok(c)
 }
 
 /// Forgets the network (the node left it).

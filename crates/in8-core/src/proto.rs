@@ -399,9 +399,11 @@ impl Core {
         if self.ice.unclaimed_username(data).is_some() {
             self.resolve_member_check(now, local, from, data);
         } else {
-            match self.ice.handle_packet(now, from, local, data) {
-                Err(in8_ice::Error::UnknownTransaction) => self.classify_response(local, data),
-                Ok(()) | Err(_) => {}
+            // A response to no check of ICE's: the NAT classification's binding request.
+            if let Err(in8_ice::Error::UnknownTransaction) =
+                self.ice.handle_packet(now, from, local, data)
+            {
+                self.classify_response(local, data);
             }
         }
         self.flush(now, Some(local));

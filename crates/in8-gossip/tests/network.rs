@@ -234,7 +234,8 @@ fn garbage_frames_are_errors_not_panics() {
     let (mut net, ids) = network(2);
     let now = net.now;
     use in8_gossip::wire::WIRE_VERSION as V;
-    let cases: [(&[u8], fn(&Error) -> bool); 5] = [
+    type Expect = fn(&Error) -> bool;
+    let cases: [(&[u8], Expect); 5] = [
         (&[], |e| matches!(e, Error::Truncated { .. })),
         (&[V + 1, 1], |e| {
             matches!(e, Error::UnsupportedVersion { .. })

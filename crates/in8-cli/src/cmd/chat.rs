@@ -1,27 +1,34 @@
-//! `in8 chat`: line-by-line text chat on an encrypted data channel. Without an argument
+//! `in8 chat`: a group chat over the network's signed broadcasts. Without an argument
 //! this node invites (and waits, taking a pasted RSVP); with an invitation it joins.
+//! Everyone in the network who runs `in8 chat` takes part (more are brought in with
+//! `in8 net invite`, which the chat's node answers); the chat ends for a participant at
+//! the end of its input, or when everyone else has left.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::time::Instant;
+
 use anyhow::{Context, Result, anyhow, bail};
-use in8_core::{Connection, Node};
-use in8_transport::{Channel, ChannelOptions};
+use in8_core::{Connection, NetEvent, NetUpdate, Node};
 use serde_json::json;
 use tokio::sync::mpsc;
+
+mod room;
+use room::{Message, Room, Say, Shown};
 
 use super::invite::{self, Show};
 use crate::home::Home;
 use crate::output::Output;
 use crate::settings::{FileConfig, NodeArgs};
 
-/// The data channel's label.
-pub(crate) const LABEL: &str = "in8-chat";
 /// Longest line sent or shown; longer lines are skipped with a warning.
 const MAX_LINE: usize = 16 * 1024;
-/// How long the inviter waits for the joiner to open the chat channel.
+/// How long a new participant waits for a gossip neighbour before saying hello.
 const CHANNEL_WAIT: Duration = Duration::from_secs(30);
+/// How long a joiner waits, once connected, for its membership credential.
+const MEMBERSHIP_WAIT: Duration = Duration::from_secs(20);
 /// Lines read ahead from stdin (the reader waits when this many are queued).
 const LINE_QUEUE: usize = 64;
 
@@ -150,22 +157,13 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
     a.host.validate()?;
     let mut lines = stdin_lines(!out.json());
     crate::run_async(async {
-        let (node, conn, channel) = match &a.invitation {
+        let (node, peer) = match &a.invitation {
             None => {
                 let (node, conn) = a
                     .host
                     .invite_and_wait(home, file, out, "in8 chat", &mut lines)
                     .await?;
-                let channel = tokio::time::timeout(CHANNEL_WAIT, accept_chat(&conn))
-                    .await
-                    .map_err(|_| {
-                        anyhow!(
-                            "{} connected but opened no chat within {} s: is it running `in8 chat <invitation>`?",
-                            conn.peer().short(),
-                            CHANNEL_WAIT.as_secs()
-                        )
-                    })??;
-                (node, conn, channel)
+                (node, conn.peer())
             }
             Some(arg) => {
                 let text = if arg == "-" {
@@ -175,6 +173,7 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
                 };
                 let invitation = super::join::read_invitation(&text)?;
                 let node = super::join::start(home, file, &a.host.node).await?;
+                let mut events = node.events();
                 let conn = crate::connect::join(
                     &node,
                     &invitation,
@@ -183,15 +182,69 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
                     a.host.show.qr,
                 )
                 .await?;
-                let channel = conn.open_channel(ChannelOptions::reliable(LABEL)).await?;
-                (node, conn, channel)
+                member_of(&node, &mut events, invitation.invitation().network).await?;
+                (node, conn.peer())
             }
         };
-        let result = converse(&conn, channel, out, &mut lines).await;
-        conn.close().await.ok();
+        // The control socket lets `in8 net invite` bring more people in.
+        let server = crate::control::Server::bind(&crate::control::socket_path(home)).await;
+        let ctx = crate::control::commands::Ctx {
+            node: node.clone(),
+            out: *out,
+            stop: std::sync::Arc::new(tokio::sync::Notify::new()),
+        };
+        let serving = server.ok().map(|server| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                loop {
+                    server.serve_next(&ctx).await;
+                }
+            })
+        });
+        let result = converse(&node, peer, out, &mut lines).await;
+        if let Some(s) = serving {
+            s.abort();
+            let _ = s.await;
+        }
         node.close().await;
         result.map(|()| ExitCode::SUCCESS)
     })
+}
+
+/// Waits until the node is a member of `network` (its credential arrived).
+async fn member_of(
+    node: &Node,
+    events: &mut in8_core::NetEvents,
+    network: in8_artifact::NetworkId,
+) -> Result<()> {
+    let wait = async {
+        loop {
+            if node.network_id().await.is_ok_and(|n| n == network) {
+                return Ok(());
+            }
+            match events.next().await {
+                Some(_) => {}
+                None => bail!("the node stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(MEMBERSHIP_WAIT, wait)
+        .await
+        .map_err(|_| {
+            anyhow!("connected, but no membership credential arrived within {MEMBERSHIP_WAIT:?}")
+        })?
+}
+
+/// Waits (bounded) until gossip has a neighbour, so the first broadcast has somewhere to
+/// go. The views have no event of their own; they are looked at every few milliseconds.
+async fn neighboured(node: &Node) {
+    let t = tokio::time::Instant::now();
+    while t.elapsed() < CHANNEL_WAIT {
+        if node.views().await.is_ok_and(|v| v.active > 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// `-`: the invitation is the first non-empty line of stdin; the rest is the chat.
@@ -204,89 +257,90 @@ async fn first_line(lines: &mut mpsc::Receiver<String>) -> Result<String> {
     bail!("stdin ended before an invitation: pipe one in, or pass it as an argument")
 }
 
-/// The inviter takes the joiner's chat channel (other channels are ignored).
-async fn accept_chat(conn: &Connection) -> Result<Channel> {
-    loop {
-        let ch = conn.accept_channel().await?;
-        if ch.label() == LABEL {
-            return Ok(ch);
+fn show(out: &Output, s: &Shown) {
+    match s {
+        Shown::Joined(p) => {
+            out.event(json!({"event": "joined_chat", "peer": p.to_string()}));
+            out.note(format!("{} joined the chat", p.short()));
         }
-        tracing::debug!(
-            label = ch.label(),
-            "ignoring a channel that is not the chat"
-        );
+        Shown::Line(p, text) => {
+            out.event(json!({"event": "message", "from": p.to_string(), "text": text}));
+            if !out.json() {
+                println!("{}: {}", p.short(), printable(&shortened(text)));
+            }
+        }
+        Shown::Left(p) => {
+            out.event(json!({"event": "left", "by": "peer", "peer": p.to_string()}));
+            out.note(format!("{} left the chat", p.short()));
+        }
     }
 }
 
-/// Sends stdin lines and prints the peer's, until stdin ends or the peer leaves.
+/// Broadcasts stdin lines and shows the others', until stdin ends or everyone else left.
 async fn converse(
-    conn: &Connection,
-    channel: Channel,
+    node: &Node,
+    peer: in8_artifact::NodeId,
     out: &Output,
     lines: &mut mpsc::Receiver<String>,
 ) -> Result<()> {
-    let peer = conn.peer();
+    let mut events = node.events();
+    let mut room = Room::default();
+    room.add(peer);
+    neighboured(node).await;
+    node.broadcast(room.say(Say::Hello).encode()).await?;
     out.event(json!({"event": "chat_ready", "peer": peer.to_string()}));
     out.note(format!(
-        "chatting with {}: type a line and press Enter to send it; Ctrl-D (end of input) leaves",
+        "chatting with {} (and whoever joins the network): type a line and press Enter to send it; Ctrl-D (end of input) leaves",
         peer.short()
     ));
-    // Receive on a task of its own, so a half-received message is never dropped by select.
-    let (tx, mut incoming) = mpsc::channel(16);
-    let reader = channel.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let r = reader.recv().await;
-            let last = !matches!(r, Ok(Some(_)));
-            if tx.send(r).await.is_err() || last {
-                break;
-            }
-        }
-    });
-    let result = loop {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
         tokio::select! {
             line = lines.recv() => match line {
                 None => {
+                    node.broadcast(room.say(Say::Bye).encode()).await.ok();
                     out.event(json!({"event": "left", "by": "local"}));
                     out.note("end of input: leaving the chat");
-                    channel.close().await.ok();
-                    break Ok(());
+                    return Ok(());
                 }
                 Some(l) => {
-                    channel.send(l.clone().into_bytes()).await
-                        .with_context(|| format!("sending to {}", peer.short()))?;
+                    node.broadcast(room.say(Say::Line(l.clone())).encode())
+                        .await
+                        .context("sending the line")?;
                     out.event(json!({"event": "sent", "text": l}));
                 }
             },
-            msg = incoming.recv() => match msg {
-                Some(Ok(Some(m))) => {
-                    let text = String::from_utf8_lossy(&m);
-                    out.event(json!({"event": "message", "from": peer.to_string(), "text": text}));
-                    if !out.json() {
-                        println!("{}: {}", peer.short(), printable(&shortened(&text)));
+            u = events.next() => {
+                let shown = match u {
+                    Some(NetUpdate::Event(NetEvent::Broadcast { origin, payload, .. })) => {
+                        match Message::decode(&payload) {
+                            Some(m) if origin != node.node_id() => room.handle(Instant::now(), origin, m),
+                            _ => Vec::new(),
+                        }
                     }
+                    Some(NetUpdate::Event(NetEvent::MemberDown { member, .. }
+                        | NetEvent::MemberRevoked(member))) => room.gone(&member),
+                    Some(NetUpdate::Event(NetEvent::SelfRevoked)) => {
+                        bail!("this node was revoked from the network: the chat is over")
+                    }
+                    Some(_) => Vec::new(),
+                    None => bail!("the node stopped"),
+                };
+                for s in &shown {
+                    show(out, s);
                 }
-                Some(Ok(None)) | None => {
-                    out.event(json!({"event": "left", "by": "peer"}));
-                    out.note(format!("{} left the chat", peer.short()));
-                    break Ok(());
+                if room.empty() {
+                    out.note("everyone else left: the chat is over");
+                    return Ok(());
                 }
-                Some(Err(in8_transport::Error::Closed(in8_transport::CloseReason::PeerClosed))) => {
-                    out.event(json!({"event": "left", "by": "peer"}));
-                    out.note(format!("{} left the chat", peer.short()));
-                    break Ok(());
+            }
+            _ = tick.tick() => {
+                for s in &room.tick(Instant::now()) {
+                    show(out, s);
                 }
-                Some(Err(e)) => {
-                    break Err(anyhow!(e).context(format!(
-                        "the connection to {} was lost; start a new chat with a fresh invitation",
-                        peer.short()
-                    )));
-                }
-            },
+            }
         }
-    };
-    task.abort();
-    result
+    }
 }
 
 /// At most [`MAX_LINE`] bytes of a peer's message are shown (cut at a character boundary).

@@ -220,6 +220,7 @@ pub(crate) fn show_invitation(a: &Show, signed: &SignedInvitation, out: &Output)
             "expires": inv.expires.to_string(),
             "uses": inv.uses,
             "candidates": inv.candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "entry_peers": inv.entry_peers.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(),
         }));
     } else {
         if a.qr {

@@ -47,12 +47,12 @@ pub(crate) enum Report {
 /// The driver's side of one link.
 #[derive(Default)]
 pub(crate) struct LinkSlot {
-    task: Option<JoinHandle<()>>,
+    pub(crate) task: Option<JoinHandle<()>>,
     pending: Option<PendingAccept>,
     pub(crate) session: Option<Session>,
     /// Channels the peer opened before the network channel, for the application.
     pub(crate) early: Vec<Channel>,
-    out: Option<mpsc::Sender<Vec<u8>>>,
+    pub(crate) out: Option<mpsc::Sender<Vec<u8>>>,
     /// A member link (its incoming channels go to the node).
     member: bool,
 }
@@ -245,13 +245,25 @@ impl Driver {
             return;
         };
         match (cause, slot.session.clone()) {
-            // Not needed any more: an orderly close flushes what is queued.
-            (CloseCause::NotNeeded | CloseCause::Duplicate | CloseCause::Leaving, Some(s)) => {
-                tokio::spawn(async move {
-                    let _ = s.close().await;
-                });
-                if let Some(t) = slot.task {
-                    t.abort();
+            // An orderly close: what is queued goes out first (a goodbye, a revocation).
+            (
+                CloseCause::NotNeeded
+                | CloseCause::Duplicate
+                | CloseCause::Leaving
+                | CloseCause::NotAMember,
+                Some(s),
+            ) => {
+                if slot.out.is_some() && slot.task.is_some() {
+                    // The pump sends the frames still queued, then closes the session in
+                    // order; it ends by itself (its report of the close is ignored).
+                    drop(slot);
+                } else {
+                    tokio::spawn(async move {
+                        let _ = s.close().await;
+                    });
+                    if let Some(t) = slot.task {
+                        t.abort();
+                    }
                 }
             }
             _ => slot.abort(CloseReason::LocalClose),
@@ -404,8 +416,11 @@ async fn pump(
                 }
                 (Some(_), None) => {}
                 (None, _) => {
+                    // The node is stopping: what was queued is sent; close in order.
                     tracing::debug!(?link, "link released by the driver");
-                    break;
+                    let _ = session.close().await;
+                    let _ = tx.try_send(Report::Closed { link, reason: CloseReason::LocalClose });
+                    return;
                 }
             },
             c = session.accept_channel(), if accept => match c {

@@ -281,17 +281,16 @@ impl SimTransport {
                 };
                 self.client_answer(link, &[], Some(refusal));
             }
-            Some(4) => {
+            Some(4)
                 if self
                     .links
                     .get(&link)
-                    .is_some_and(|l| matches!(l.state, State::Up))
-                {
-                    self.inputs.push((
-                        link,
-                        LinkInput::Frame(d.get(2..).unwrap_or_default().to_vec()),
-                    ));
-                }
+                    .is_some_and(|l| matches!(l.state, State::Up)) =>
+            {
+                self.inputs.push((
+                    link,
+                    LinkInput::Frame(d.get(2..).unwrap_or_default().to_vec()),
+                ));
             }
             Some(5) => {
                 if let Some(l) = self.links.remove(&link) {

@@ -88,25 +88,23 @@ impl Core {
         match ev {
             EndpointEvent::Accepted {
                 session, invite, ..
-            } => {
-                if self.invites.contains_key(&invite) {
-                    self.push_event(super::Event::Invite {
-                        invite,
-                        event: InviteProgress::CheckReceived,
-                    });
-                    self.sessions.entry(session).or_insert_with(|| {
-                        SessionCtx::new(
-                            Purpose::Hosting(Hosting {
-                                invite,
-                                expect: PeerAuth::AnyCertificate,
-                                phase: Phase::One,
-                                rsvp_candidates: Vec::new(),
-                                peer_nat: None,
-                            }),
-                            now,
-                        )
-                    });
-                }
+            } if self.invites.contains_key(&invite) => {
+                self.push_event(super::Event::Invite {
+                    invite,
+                    event: InviteProgress::CheckReceived,
+                });
+                self.sessions.entry(session).or_insert_with(|| {
+                    SessionCtx::new(
+                        Purpose::Hosting(Hosting {
+                            invite,
+                            expect: PeerAuth::AnyCertificate,
+                            phase: Phase::One,
+                            rsvp_candidates: Vec::new(),
+                            peer_nat: None,
+                        }),
+                        now,
+                    )
+                });
             }
             EndpointEvent::Session { session, event } => {
                 self.session_event(now, session, event, current)

@@ -22,7 +22,10 @@ use super::topology::TopologyState;
 use super::wire::{NetFrame, WireError};
 use super::{Action, CloseCause, Core, Event, LinkId, NetEvent, Store};
 
-pub use api::MemberInfo;
+pub use api::{MemberInfo, Views};
+
+/// How often the last-known members are looked at, and stored when they changed.
+pub(crate) const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long a link may stay up without its peer's HELLO (or an invitee without the
 /// WELCOME) before it is treated as a plain session outside the overlay.
@@ -138,6 +141,8 @@ pub(crate) struct NetState {
     pub(crate) last_announce: Option<Instant>,
     pub(crate) announces: u32,
     pub(crate) next_persist: Instant,
+    /// The members last stored (id and record sequence, in order), so an unchanged list is not written again.
+    pub(crate) persisted: Vec<(NodeId, u64)>,
     /// Peers the application wants links to (channels, messages): pinned too.
     pub(crate) app_wanted: BTreeSet<NodeId>,
     /// Last-known members to rejoin through, when restarting from a stored credential.
@@ -192,6 +197,7 @@ impl NetState {
             last_announce: None,
             announces: 0,
             next_persist: now,
+            persisted: Vec::new(),
             app_wanted: BTreeSet::new(),
             rejoin: Vec::new(),
             join_via: None,
@@ -299,7 +305,7 @@ impl Core {
             topology: TopologyState::new(&self.config.network.topology, now),
             started: now,
             next_announce: now + Duration::from_secs(1),
-            next_persist: now + Duration::from_secs(30),
+            next_persist: now + PERSIST_INTERVAL,
             ..NetState::placeholder()
         };
         self.net.rejoin = rejoin;

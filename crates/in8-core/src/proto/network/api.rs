@@ -12,6 +12,29 @@ use super::super::wire::{Broadcast, NetFrame};
 use super::super::{CloseCause, Core, LinkId, Store};
 use crate::error::{Error, Result};
 
+/// The sizes of this node's gossip views against their capacities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Views {
+    /// Active neighbours (live links gossip uses).
+    pub active: usize,
+    /// The active view's capacity.
+    pub active_capacity: usize,
+    /// Members kept in the passive view (known, not linked).
+    pub passive: usize,
+    /// The passive view's capacity.
+    pub passive_capacity: usize,
+}
+
+impl Views {
+    /// Whether both views hold as many members as they can, given `others` members
+    /// besides this node.
+    pub fn full(&self, others: usize) -> bool {
+        self.active >= self.active_capacity.min(others)
+            && self.active + self.passive
+                >= (self.active_capacity + self.passive_capacity).min(others)
+    }
+}
+
 /// What this node knows about one member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {
@@ -72,6 +95,20 @@ impl Core {
                 }
             })
             .collect()
+    }
+
+    /// The gossip views' sizes (all zero before this node takes part).
+    pub fn views(&self) -> Views {
+        let Some(g) = self.net.gossip.as_ref() else {
+            return Views::default();
+        };
+        let c = g.core().config();
+        Views {
+            active: g.core().active_len(),
+            active_capacity: c.active_view,
+            passive: g.core().passive_view().count(),
+            passive_capacity: c.passive_view,
+        }
     }
 
     /// The ids of the members this node knows as online.

@@ -2,7 +2,6 @@
 //! is none), gossip's events turned into links, introductions, directory updates and
 //! application events, and the network's timers (announcements, silence, topology).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use in8_artifact::NodeId;
@@ -89,7 +88,7 @@ impl Core {
         if !self.net.queued.contains_key(&to) && self.net.queued.len() >= MAX_QUEUED_PEERS {
             return;
         }
-        let q = self.net.queued.entry(to).or_insert_with(VecDeque::new);
+        let q = self.net.queued.entry(to).or_default();
         if q.len() >= per_peer {
             q.pop_front();
         }
@@ -265,11 +264,14 @@ impl Core {
                 self.net.directory.remove(&p);
                 self.push_event(Event::Network(NetEvent::MemberRevoked(p)));
                 if let Some(link) = self.net.admitted.remove(&p) {
-                    self.drop_link(link, CloseCause::NotAMember);
+                    // Gossip has queued the revocation for a neighbour: it goes out first.
+                    self.send_on(link, &NetFrame::Bye(CloseCause::NotAMember));
+                    self.close_later(now, link, CloseCause::NotAMember);
                 }
             }
             G::PeerExpired(p) => {
-                if self.net.directory.remove(&p) {
+                let known = self.net.directory.remove(&p);
+                if known {
                     self.push_event(Event::Network(NetEvent::MemberDown {
                         member: p,
                         left: false,
@@ -284,14 +286,13 @@ impl Core {
                 self.push_event(Event::Network(NetEvent::CredentialExpired));
                 self.leave_links(now);
             }
-            G::InvitationRevoked { invite, issuer } => {
+            G::InvitationRevoked { invite, issuer }
                 if self
                     .invites
                     .get(&invite)
-                    .is_some_and(|o| o.signed.invitation().issuer == issuer)
-                {
-                    let _ = self.revoke_invitation(now, invite);
-                }
+                    .is_some_and(|o| o.signed.invitation().issuer == issuer) =>
+            {
+                let _ = self.revoke_invitation(now, invite);
             }
             G::JoinFailed { contact } => {
                 tracing::info!(contact = %contact.short(), "gossip JOIN went unanswered");
@@ -551,9 +552,10 @@ impl Core {
         }
     }
 
-    /// Persists the members to rejoin through after a restart: linked ones first.
-    fn persist_members(&mut self, now: Instant) {
-        self.net.next_persist = now + Duration::from_secs(60);
+    /// Persists the members to rejoin through after a restart, linked ones first, when
+    /// they changed since last stored.
+    pub(crate) fn persist_members(&mut self, now: Instant) {
+        self.net.next_persist = now + super::PERSIST_INTERVAL;
         if self.config.state_dir.is_none() || self.net.left {
             return;
         }
@@ -563,13 +565,18 @@ impl Core {
             .online()
             .map(|(id, e)| (!self.net.admitted.contains_key(id), e.record.clone()))
             .collect();
-        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list.sort_by_key(|a| a.0);
         let keep: Vec<_> = list
             .into_iter()
             .map(|(_, r)| r)
             .take(self.config.network.remembered)
             .collect();
-        if !keep.is_empty() {
+        let ids: Vec<(NodeId, u64)> = keep
+            .iter()
+            .map(|r| (r.record().node, r.record().seq))
+            .collect();
+        if !keep.is_empty() && ids != self.net.persisted {
+            self.net.persisted = ids;
             self.push_action(crate::proto::Action::Store(Store::Members(keep)));
         }
     }
