@@ -43,6 +43,7 @@ pub mod matrix;
 pub mod nat;
 pub mod natdiscovery;
 pub mod netns;
+pub mod network;
 pub mod plan;
 pub mod process;
 pub mod punch;

@@ -64,6 +64,26 @@ enum Task {
         #[arg(long)]
         record: bool,
     },
+    /// A network of N real `in8 up` processes in sites of every NAT type: one invitation
+    /// from the creator, member-issued ones after it; measures views, links, broadcasts,
+    /// survivors of a 50 % kill, memory. Exit 1 when a node is left out.
+    Network {
+        /// How many processes (2..=156).
+        #[arg(long, default_value_t = 12)]
+        nodes: usize,
+        /// Use the debug build of in8 (CI) instead of release.
+        #[arg(long)]
+        debug: bool,
+        /// Give the nodes the lab's TURN server and allow relayed links.
+        #[arg(long)]
+        relay: bool,
+        /// Seed of the run's choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the report into docs/results/network.md (its section for this size).
+        #[arg(long)]
+        record: bool,
+    },
     /// Create the Python venv with aiortc / aioice (target/interop-venv).
     Venv,
 }
@@ -208,6 +228,46 @@ pub(crate) fn run(a: &Args) -> Result<()> {
             if *record {
                 command += " --record";
                 args.extend(["--out", "docs/results/nat-matrix.md"]);
+            }
+            args.extend(["--command", &command]);
+            lab(&args)
+        }
+        Task::Network {
+            nodes,
+            debug,
+            relay,
+            seed,
+            record,
+        } => {
+            install_packages()?;
+            if !is_root() {
+                bail!("the network run needs root (network namespaces, nftables)");
+            }
+            let in8 = if *debug {
+                build_bins()?;
+                "target/debug/in8"
+            } else {
+                crate::cargo(&["build", "-q", "-p", "in8-cli", "--release"])?;
+                build_bins()?;
+                "target/release/in8"
+            };
+            let n = nodes.to_string();
+            let seed_text = seed.to_string();
+            let mut command = format!("cargo xtask interop network --nodes {n}");
+            let mut args = vec!["network", "--nodes", &n, "--seed", &seed_text, "--in8", in8];
+            if *relay {
+                args.push("--relay");
+                command += " --relay";
+            }
+            if *seed != 1 {
+                command += &format!(" --seed {seed}");
+            }
+            if *debug {
+                command += " --debug";
+            }
+            if *record {
+                command += " --record";
+                args.extend(["--out", "docs/results/network.md"]);
             }
             args.extend(["--command", &command]);
             lab(&args)

@@ -1,4 +1,6 @@
-//! `cargo xtask check-layers`: the sans-IO crates stay free of tokio and of runtime crates.
+//! `cargo xtask check-layers`: the sans-IO crates stay free of tokio and of runtime crates,
+//! and in8-core's sans-IO core (`src/proto*`) reads no clock and touches no socket, thread,
+//! file or runtime.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -17,6 +19,58 @@ const FORBIDDEN: &[&str] = &[
     "in8-core",
     "in8-cli",
 ];
+
+/// Sans-IO source inside an I/O crate: files, or directories searched recursively.
+const SANS_IO_SOURCES: &[&str] = &["crates/in8-core/src/proto.rs", "crates/in8-core/src/proto"];
+/// What such source must not mention (outside `#[cfg(test)]` modules).
+const FORBIDDEN_SOURCE: &[&str] = &[
+    "tokio",
+    "Instant::now",
+    "SystemTime::now",
+    "UdpSocket",
+    "thread::spawn",
+    "std::fs",
+    "std::thread",
+];
+
+fn rust_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
+            rust_files(&e?.path(), out)?;
+        }
+    } else if path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Lines of the sans-IO sources that mention a forbidden thing.
+fn source_violations() -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for p in SANS_IO_SOURCES {
+        rust_files(&crate::root().join(p), &mut files)?;
+    }
+    let mut bad = Vec::new();
+    for f in &files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or_default();
+            for word in FORBIDDEN_SOURCE.iter().filter(|w| code.contains(**w)) {
+                bad.push(format!("{}:{}: uses {word}", f.display(), n + 1));
+            }
+        }
+    }
+    println!(
+        "check-layers: in8-core's sans-IO core: {} files, {} violations",
+        files.len(),
+        bad.len()
+    );
+    Ok(bad)
+}
 
 fn workspace_members() -> Result<BTreeSet<String>> {
     let out = Command::new(env!("CARGO"))
@@ -73,6 +127,7 @@ pub(crate) fn run() -> Result<()> {
             deps.len()
         );
     }
+    failures.extend(source_violations()?);
     if !failures.is_empty() {
         bail!("sans-IO layering violated:\n  {}", failures.join("\n  "));
     }

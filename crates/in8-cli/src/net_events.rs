@@ -201,8 +201,12 @@ pub(crate) fn views_json(v: &Views, others: usize) -> Value {
     json!({
         "active": v.active,
         "active_capacity": v.active_capacity,
+        "active_target": v.active_target(others),
+        "pinned": v.pinned.0,
+        "pinned_wanted": v.pinned.1,
         "passive": v.passive,
         "passive_capacity": v.passive_capacity,
+        "unreachable": v.unreachable,
         "full": v.full(others),
     })
 }

@@ -72,5 +72,5 @@ pub use persist::MAX_RESTORED;
 pub mod state {
     pub use crate::persist::{load_credential, make_dir, new_network, write_atomically};
 }
-pub use proto::network::{MemberInfo, Views};
+pub use proto::network::{MemberInfo, NetStats, PunchCount, Views};
 pub use proto::{InviteEnd, LinkInfo, NetEvent, Unreachable};

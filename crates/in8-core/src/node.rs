@@ -393,6 +393,11 @@ impl Node {
         self.call(|d, _| d.core.members()).await
     }
 
+    /// The introduction counters since the node started.
+    pub async fn net_stats(&self) -> Result<crate::NetStats> {
+        self.call(|d, _| d.core.net_stats()).await
+    }
+
     /// The gossip views' sizes.
     pub async fn views(&self) -> Result<crate::Views> {
         self.call(|d, _| d.core.views()).await

@@ -182,7 +182,7 @@ impl Core {
         let me = identity.node_id();
         let config = Arc::new(config);
         let mut core = Self {
-            net: network::NetState::placeholder(),
+            net: network::NetState::placeholder(setup.now),
             identity,
             me,
             rng,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use in8_core::harness::{Harness, Site};
 use in8_ice::sim::Nat;
-use support::{connected, converged, mixed_sites, network};
+use support::{connected, converged, deaths_noticed, mixed_sites, network};
 
 #[test]
 fn two_nodes_form_a_network_from_one_invitation() {
@@ -299,7 +299,8 @@ fn half_the_nodes_killed_the_survivors_stay_connected_and_all_get_the_next_broad
         h.kill(i);
     }
     // ICE consent (30 s) notices the dead; gossip repairs the views.
-    assert!(h.run_until(Duration::from_secs(120), connected));
+    assert!(h.run_until(Duration::from_secs(120), |h| deaths_noticed(h)
+        && connected(h)));
     h.with(19, |c, now| c.broadcast(now, b"survivors")).unwrap();
     h.run_for(Duration::from_secs(3));
     for i in (1..19).step_by(2) {

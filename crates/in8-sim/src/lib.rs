@@ -28,6 +28,7 @@
 //! the release profile and writes SVG plots. The model, the metrics and every scenario key
 //! are described in `docs/sim.md`.
 
+pub mod core_run;
 mod engine;
 mod metrics;
 mod net;

@@ -44,6 +44,8 @@ enum Task {
     Clean,
     /// The in8 NAT matrix: `in8 invite` / `in8 join` through every pair of NAT types.
     Matrix(MatrixArgs),
+    /// A network of `in8 up` processes in sites of every NAT type, measured.
+    Network(NetworkArgs),
     /// Create (or reuse) the Python venv with aiortc / aioice and print its interpreter.
     Venv {
         /// Where; default target/interop-venv.
@@ -101,6 +103,88 @@ struct MatrixArgs {
     /// The section of `--out` to write [default: plain or impaired, with -no-relay].
     #[arg(long)]
     section: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct NetworkArgs {
+    /// How many processes.
+    #[arg(long, default_value_t = 12)]
+    nodes: usize,
+    /// How many sites [default: 6 up to 24 nodes, else 12].
+    #[arg(long)]
+    sites: Option<usize>,
+    /// Seed of the run's choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Give the nodes the lab's TURN server and allow relayed links.
+    #[arg(long)]
+    relay: bool,
+    /// `--topology` of every node.
+    #[arg(long, default_value = "auto")]
+    topology: String,
+    /// Broadcasts before and after the kill.
+    #[arg(long, default_value_t = 5)]
+    broadcasts: usize,
+    /// The in8 binary (copied into the log directory first).
+    #[arg(long, default_value = "target/release/in8")]
+    in8: PathBuf,
+    /// Where homes, invitations and logs go.
+    #[arg(long, default_value = "target/interop-network")]
+    log_dir: PathBuf,
+    /// Write the report into this markdown file (its section for this size).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The command line to print in the report as its reproduction.
+    #[arg(long, default_value = "cargo xtask interop network")]
+    command: String,
+}
+
+fn network_run(a: NetworkArgs) -> Result<ExitCode> {
+    use in8_interop::network;
+    std::fs::create_dir_all(&a.log_dir)
+        .with_context(|| format!("creating {}", a.log_dir.display()))?;
+    let in8 = a.log_dir.join("in8");
+    if a.in8.is_file() {
+        let tmp = a.log_dir.join("in8.tmp");
+        std::fs::copy(&a.in8, &tmp).with_context(|| format!("copying {}", a.in8.display()))?;
+        std::fs::rename(&tmp, &in8)?;
+    }
+    let provenance = provenance(&in8);
+    let log_dir = std::fs::canonicalize(&a.log_dir).unwrap_or(a.log_dir);
+    let mut cfg =
+        network::NetworkConfig::new(a.nodes, std::fs::canonicalize(&in8).unwrap_or(in8), log_dir);
+    if let Some(s) = a.sites {
+        cfg.sites = s;
+    }
+    cfg.seed = a.seed;
+    cfg.relay = a.relay;
+    cfg.topology = a.topology;
+    cfg.broadcasts = a.broadcasts;
+    eprintln!("{provenance}");
+    let started = std::time::Instant::now();
+    let report = network::run(&cfg, &mut |line| {
+        eprintln!("[{:>5.0}s] {line}", started.elapsed().as_secs_f64());
+    })
+    .context("running the network")?;
+    let text = report.markdown(&a.command, &provenance);
+    println!("{text}");
+    if let Some(path) = a.out {
+        let doc = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            "# Networks of real processes in the NAT lab\n\nWhat the lab is: docs/lab.md; what a network does: docs/network.md.\n".into()
+        });
+        let section = format!("{} processes", a.nodes);
+        let doc = in8_interop::matrix::report::splice(&doc, &section, &text);
+        std::fs::write(&path, doc).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "network: a node was left out (see the report and {})",
+            cfg.log_dir.display()
+        );
+        ExitCode::FAILURE
+    })
 }
 
 /// Which binary and source a report was made with.
@@ -231,6 +315,7 @@ fn main() -> Result<ExitCode> {
             }
         }
         Task::Matrix(a) => matrix_run(a),
+        Task::Network(a) => network_run(a),
         Task::Venv { dir } => {
             let dir = dir.unwrap_or_else(venv::default_dir);
             let v = venv::Venv::ensure(&dir, venv::FOREIGN_PEERS)

@@ -137,6 +137,24 @@ pub(crate) async fn status(node: &Node) -> Result<Value> {
     let links = node.links().await?;
     let desired = node.desired_links().await?;
     let views = node.views().await?;
+    let stats = node.net_stats().await?;
+    let punches: serde_json::Map<String, Value> = [
+        in8_gossip::NatClass::Unknown,
+        in8_gossip::NatClass::Public,
+        in8_gossip::NatClass::FullCone,
+        in8_gossip::NatClass::Restricted,
+        in8_gossip::NatClass::PortRestricted,
+        in8_gossip::NatClass::Symmetric,
+    ]
+    .into_iter()
+    .map(|c| {
+        let p = stats.of(c);
+        (
+            crate::net_events::nat_name(c).to_owned(),
+            json!({"started": p.started, "linked": p.linked, "failed": p.failed}),
+        )
+    })
+    .collect();
     let credential = node.credential().await?;
     let c = credential.membership();
     Ok(json!({
@@ -156,6 +174,7 @@ pub(crate) async fn status(node: &Node) -> Result<Value> {
         "desired": desired.len(),
         "desired_up": desired.iter().filter(|(_, up)| *up).count(),
         "views": views_json(&views, online),
+        "punches": punches,
         "t": unix_ms(),
     }))
 }

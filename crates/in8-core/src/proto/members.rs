@@ -190,6 +190,21 @@ impl Core {
             if let Err(why) = self.start_birthday(now, session, p) {
                 tracing::info!(peer = %peer.short(), "introduction unlikely to connect: {why}");
             }
+            if self.birthday.contains_key(&session) {
+                // Probing packs its burst into the ICE connect timeout: the attempt lives
+                // as long as that, not just the dial timeout.
+                let until = now
+                    + self
+                        .config
+                        .network
+                        .dial_timeout
+                        .max(self.config.ice.agent.connect_timeout);
+                if let Some(ctx) = self.sessions.get_mut(&session)
+                    && let Purpose::Member(m) = &mut ctx.purpose
+                {
+                    m.deadline = until;
+                }
+            }
         }
         tracing::debug!(peer = %peer.short(), ?introducer, "member session started");
         true
@@ -340,6 +355,10 @@ impl Core {
     /// A member attempt ended without a link: the network decides what next.
     pub(crate) fn member_attempt_over(&mut self, now: Instant, m: &MemberSession, up: bool) {
         if !up {
+            if m.introducer.is_some() {
+                let i = super::network::api::class_index(self.nat_of_member(&m.peer));
+                self.net.stats.punches[i].failed += 1;
+            }
             self.net_dial_failed(now, m.peer, m.introducer.is_some());
         }
     }

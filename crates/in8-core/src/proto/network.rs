@@ -4,7 +4,7 @@
 //! credential chains to the creator) verifies; an invitee becomes a member when its
 //! inviter's WELCOME (the credential it issued) arrives.
 
-mod api;
+pub(crate) mod api;
 mod overlay;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -22,7 +22,7 @@ use super::topology::TopologyState;
 use super::wire::{NetFrame, WireError};
 use super::{Action, CloseCause, Core, Event, LinkId, NetEvent, Store};
 
-pub use api::{MemberInfo, Views};
+pub use api::{MemberInfo, NetStats, PunchCount, Views};
 
 /// How often the last-known members are looked at, and stored when they changed.
 pub(crate) const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
@@ -143,6 +143,11 @@ pub(crate) struct NetState {
     pub(crate) next_persist: Instant,
     /// The members last stored (id and record sequence, in order), so an unchanged list is not written again.
     pub(crate) persisted: Vec<(NodeId, u64)>,
+    /// Introduction counters.
+    pub(crate) stats: api::NetStats,
+    /// Members every attempt so far failed to link (direct, then introduced), until a link
+    /// to them comes up (at most `max_members`).
+    pub(crate) unreachable: BTreeSet<NodeId>,
     /// Peers the application wants links to (channels, messages): pinned too.
     pub(crate) app_wanted: BTreeSet<NodeId>,
     /// Last-known members to rejoin through, when restarting from a stored credential.
@@ -167,9 +172,8 @@ pub(crate) struct NetState {
 
 impl NetState {
     /// A state to be replaced by [`Core::start_network`] (the core is built first).
-    pub(crate) fn placeholder() -> Self {
+    pub(crate) fn placeholder(now: Instant) -> Self {
         let id = in8_artifact::Identity::from_seed(&[0; 32]);
-        let now = Instant::now();
         Self {
             credential: Membership::genesis(&id, 0, in8_artifact::Timestamp::from_unix(0)),
             gossip: None,
@@ -198,6 +202,8 @@ impl NetState {
             announces: 0,
             next_persist: now,
             persisted: Vec::new(),
+            stats: api::NetStats::default(),
+            unreachable: BTreeSet::new(),
             app_wanted: BTreeSet::new(),
             rejoin: Vec::new(),
             join_via: None,
@@ -306,7 +312,7 @@ impl Core {
             started: now,
             next_announce: now + Duration::from_secs(1),
             next_persist: now + PERSIST_INTERVAL,
-            ..NetState::placeholder()
+            ..NetState::placeholder(now)
         };
         self.net.rejoin = rejoin;
         self.use_credential(now, credential);
@@ -857,6 +863,11 @@ impl Core {
             self.net.joined = true;
             self.net.rejoining = false;
             self.net.join_via = None;
+        }
+        self.net.unreachable.remove(&peer);
+        if self.net.pending_intro.contains_key(&peer) {
+            let i = api::class_index(self.nat_of_member(&peer));
+            self.net.stats.punches[i].linked += 1;
         }
         if let Some(introducer) = self.net.pending_intro.remove(&peer)
             && let Some(g) = &mut self.net.gossip

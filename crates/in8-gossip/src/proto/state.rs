@@ -493,7 +493,8 @@ impl<P: PeerId> State<P> {
         self.active.iter().filter(|a| !a.pinned()).count()
     }
 
-    pub(crate) fn pinned_count(&self) -> usize {
+    /// How many pinned topology links are up.
+    pub fn pinned_count(&self) -> usize {
         self.active.iter().filter(|a| a.pinned()).count()
     }
 

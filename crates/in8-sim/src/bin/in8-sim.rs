@@ -21,6 +21,7 @@ fn run() -> Result<(), String> {
     let mut path = None;
     let mut out = PathBuf::from("target/sim");
     let (mut seed, mut nodes, mut duration) = (None, None, None);
+    let mut core = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
@@ -45,17 +46,24 @@ fn run() -> Result<(), String> {
                         .ok_or("--duration needs seconds")?,
                 )
             }
+            "--core" => core = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S]"
+                    "usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S] | in8-sim --core [--nodes N] [--seed N]"
                 );
                 return Ok(());
             }
             p => path = Some(PathBuf::from(p)),
         }
     }
+    if core {
+        let n = nodes.unwrap_or(100) as usize;
+        let report = in8_sim::core_run::run(n, seed.unwrap_or(1))?;
+        print!("{}", report.table());
+        return Ok(());
+    }
     let path = path.ok_or(
-        "usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S]",
+        "usage: in8-sim <scenario.toml> [--out DIR] [--seed N] [--nodes N] [--duration S] | in8-sim --core [--nodes N] [--seed N]",
     )?;
     let mut sc = in8_sim::load(&path).map_err(|e| e.to_string())?;
     if let Some(s) = seed {

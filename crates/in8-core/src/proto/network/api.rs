@@ -12,26 +12,86 @@ use super::super::wire::{Broadcast, NetFrame};
 use super::super::{CloseCause, Core, LinkId, Store};
 use crate::error::{Error, Result};
 
-/// The sizes of this node's gossip views against their capacities.
+/// The sizes of this node's gossip views against what they should hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Views {
-    /// Active neighbours (live links gossip uses).
+    /// Active neighbours (live links gossip uses), pinned and random.
     pub active: usize,
     /// The active view's capacity.
     pub active_capacity: usize,
+    /// Pinned (topology) links up, and how many the policy wants.
+    pub pinned: (usize, usize),
+    /// The random-link budget in force (the topology may cap it).
+    pub random_budget: usize,
     /// Members kept in the passive view (known, not linked).
     pub passive: usize,
     /// The passive view's capacity.
     pub passive_capacity: usize,
+    /// Members this node tried and has not been able to link so far (its dials and, when
+    /// one was asked for, introductions failed).
+    pub unreachable: usize,
 }
 
 impl Views {
-    /// Whether both views hold as many members as they can, given `others` members
-    /// besides this node.
+    /// The active view's target: every pinned link plus the random budget, within the
+    /// capacity and the `others` members there are.
+    pub fn active_target(&self, others: usize) -> usize {
+        (self.pinned.1 + self.random_budget)
+            .min(self.active_capacity)
+            .min(others)
+    }
+
+    /// Whether both views hold what they should, given `others` members besides this
+    /// node: the active view at its target, and the passive view at its capacity or
+    /// holding every other member it could link (members every attempt failed to link so
+    /// far do not count against it; [`crate::Node::desired_links`] says which policy links
+    /// are up).
     pub fn full(&self, others: usize) -> bool {
-        self.active >= self.active_capacity.min(others)
-            && self.active + self.passive
-                >= (self.active_capacity + self.passive_capacity).min(others)
+        let usable = others.saturating_sub(self.unreachable);
+        self.active >= self.active_target(usable)
+            && self.passive
+                >= self
+                    .passive_capacity
+                    .min(usable.saturating_sub(self.active))
+    }
+}
+
+/// Introduced punches towards members of one NAT class (their records' class).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PunchCount {
+    /// Attempts started after an introduction.
+    pub started: u64,
+    /// Attempts that ended in a link.
+    pub linked: u64,
+    /// Attempts that ended without one.
+    pub failed: u64,
+}
+
+/// Counters of this node's introductions, since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// By the peer's NAT class, in the order of `in8_gossip::NatClass` (unknown, public,
+    /// full cone, restricted, port restricted, symmetric).
+    pub punches: [PunchCount; 6],
+}
+
+impl NetStats {
+    /// The counters for peers of class `nat`.
+    pub fn of(&self, nat: in8_gossip::NatClass) -> PunchCount {
+        self.punches[class_index(nat)]
+    }
+}
+
+/// The index of `nat` in [`NetStats::punches`].
+pub(crate) fn class_index(nat: in8_gossip::NatClass) -> usize {
+    use in8_gossip::NatClass as N;
+    match nat {
+        N::Unknown => 0,
+        N::Public => 1,
+        N::FullCone => 2,
+        N::Restricted => 3,
+        N::PortRestricted => 4,
+        N::Symmetric => 5,
     }
 }
 
@@ -97,6 +157,20 @@ impl Core {
             .collect()
     }
 
+    /// The introduction counters.
+    pub fn net_stats(&self) -> NetStats {
+        self.net.stats
+    }
+
+    /// The NAT class a member's record states (unknown for a member not in the
+    /// directory).
+    pub(crate) fn nat_of_member(&self, peer: &NodeId) -> in8_gossip::NatClass {
+        self.net
+            .directory
+            .get(peer)
+            .map_or(in8_gossip::NatClass::Unknown, |e| e.record.record().nat)
+    }
+
     /// The gossip views' sizes (all zero before this node takes part).
     pub fn views(&self) -> Views {
         let Some(g) = self.net.gossip.as_ref() else {
@@ -106,6 +180,9 @@ impl Core {
         Views {
             active: g.core().active_len(),
             active_capacity: c.active_view,
+            pinned: (g.core().pinned_count(), g.core().pinned_peers().len()),
+            random_budget: g.core().random_view(),
+            unreachable: self.net.unreachable.len(),
             passive: g.core().passive_view().count(),
             passive_capacity: c.passive_view,
         }

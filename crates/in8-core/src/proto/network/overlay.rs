@@ -179,6 +179,10 @@ impl Core {
         }
         let told = d.told_gossip;
         let gt = self.gtime(now);
+        // Not linkable so far (an introduction or a later dial may still make it).
+        if self.net.unreachable.len() < self.config.network.max_members {
+            self.net.unreachable.insert(peer);
+        }
         if introduced || told {
             // The introduction (or the last hope) failed too.
             if introduced {
@@ -262,6 +266,7 @@ impl Core {
             }
             G::PeerRevoked(p) => {
                 self.net.directory.remove(&p);
+                self.net.unreachable.remove(&p);
                 self.push_event(Event::Network(NetEvent::MemberRevoked(p)));
                 if let Some(link) = self.net.admitted.remove(&p) {
                     // Gossip has queued the revocation for a neighbour: it goes out first.
@@ -441,6 +446,8 @@ impl Core {
                 continue;
             }
             if self.dial_member(now, &p.record, Some((p.introducer, p.token))) {
+                let i = super::api::class_index(p.record.record().nat);
+                self.net.stats.punches[i].started += 1;
                 let d = self.net.dialling.entry(peer).or_insert(Dial {
                     attempts: 0,
                     told_gossip: true,
