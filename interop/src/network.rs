@@ -224,11 +224,25 @@ pub fn run(cfg: &NetworkConfig, progress: &mut dyn FnMut(&str)) -> Result<Networ
     let mut members = vec![0usize];
     let mut last_join = Instant::now();
     for i in 1..cfg.nodes {
-        let inviter = if i == 1 {
+        // The creator's one invitation, then members' (the creator only while it is the
+        // only member).
+        let inviter = if members.len() == 1 {
             0
         } else {
             members[rng.random_range(1..members.len())]
         };
+        // A member invites once it knows the network (a newcomer of a moment ago may not
+        // have its member list yet, and entry peers come from it): up to 5 s.
+        let enough = (members.len() - 1).min(16) as u64;
+        let known_by = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < known_by
+            && run.nodes[inviter]
+                .control(&json!({"cmd": "status"}))
+                .map_or(0, |s| count(&s, "online"))
+                < enough
+        {
+            run.pump(Duration::from_millis(50));
+        }
         let inv = run.nodes[inviter]
             .control(&json!({"cmd": "invite", "ttl_secs": 900, "uses": 1, "entry_peers": 7}))?;
         let file = cfg.log_dir.join(format!("invitation-{i}.txt"));
@@ -257,6 +271,10 @@ pub fn run(cfg: &NetworkConfig, progress: &mut dyn FnMut(&str)) -> Result<Networ
             Some(p) => JoinRecord::failed(i, inviter, entry_peers, &p.event),
             None => JoinRecord::failed(i, inviter, entry_peers, &json!({"event": "timeout"})),
         };
+        if !rec.joined {
+            // Left out: it must not join later and skew what the members count.
+            run.nodes[i].kill();
+        }
         progress(&rec.line(&report));
         report.joins.push(rec);
     }
@@ -265,14 +283,33 @@ pub fn run(cfg: &NetworkConfig, progress: &mut dyn FnMut(&str)) -> Result<Networ
     let want = members.len() - 1;
     let settle_end = last_join + cfg.settle_deadline;
     loop {
-        let mut full = 0;
+        let (mut full, mut knows) = (0, 0);
+        let mut short = Vec::new();
         for &i in &members {
-            if let Ok(s) = run.nodes[i].control(&json!({"cmd": "status"}))
-                && s["online"].as_u64() == Some(want as u64)
-                && s["views"]["full"] == json!(true)
-            {
-                full += 1;
+            match run.nodes[i].control(&json!({"cmd": "status"})) {
+                Ok(s) if s["online"].as_u64() == Some(want as u64) => {
+                    knows += 1;
+                    if s["views"]["full"] == json!(true) {
+                        full += 1;
+                    } else {
+                        short.push(format!(
+                            "node{i} ({}): views {}",
+                            report.nat_of(i),
+                            s["views"]
+                        ));
+                    }
+                }
+                Ok(s) => short.push(format!(
+                    "node{i} ({}): online {}/{want}, views {}",
+                    report.nat_of(i),
+                    s["online"],
+                    s["views"]
+                )),
+                Err(e) => short.push(format!("node{i}: {e}")),
             }
+        }
+        if knows == members.len() && report.converged_after.is_none() {
+            report.converged_after = Some(last_join.elapsed());
         }
         if full == members.len() {
             report.views_full_after = Some(last_join.elapsed());
@@ -280,10 +317,15 @@ pub fn run(cfg: &NetworkConfig, progress: &mut dyn FnMut(&str)) -> Result<Networ
         }
         if Instant::now() >= settle_end {
             report.views_not_full = members.len() - full;
+            for line in &short {
+                progress(&format!("not full: {line}"));
+            }
+            report.views_short = short;
             break;
         }
         run.pump(Duration::from_millis(500));
     }
+    progress(&format!("membership: {}", report.membership_line()));
     progress(&format!("views: {}", report.views_line()));
 
     // Links, introductions, memory.

@@ -22,6 +22,8 @@ use crate::home::Home;
 pub(crate) const MAX_LINE: usize = 256 * 1024;
 /// Clients served at once; more wait in the listen backlog.
 pub(crate) const MAX_CLIENTS: usize = 16;
+/// A client that sends nothing for this long is disconnected (its slot is freed).
+const IDLE: Duration = Duration::from_secs(60);
 /// Longest path a Unix socket can have on Linux (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -66,10 +68,26 @@ impl Server {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
         }
-        let listener =
-            UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {}", path.display()))?;
+        // Bound in a fresh private directory, restricted, then moved into place: nobody
+        // else can connect in between, whatever the umask.
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
+        let private = dir.join(format!(".control-{:016x}", rand::random::<u64>()));
+        in8_core::state::make_dir(&private)?;
+        let staged = private.join("s");
+        let bound = UnixListener::bind(&staged)
+            .with_context(|| format!("listening on {}", staged.display()))
+            .and_then(|l| {
+                std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("restricting {}", staged.display()))?;
+                std::fs::rename(&staged, path)
+                    .with_context(|| format!("moving the socket to {}", path.display()))?;
+                Ok(l)
+            });
+        let _ = std::fs::remove_file(&staged);
+        let _ = std::fs::remove_dir(&private);
+        let listener = bound?;
         Ok(Self {
             listener,
             path: path.to_path_buf(),
@@ -84,11 +102,18 @@ impl Server {
 
     /// Accepts the next client and serves it on a task of its own with `handle`.
     pub(crate) async fn serve_next(&self, ctx: &commands::Ctx) {
-        let Ok((stream, _)) = self.listener.accept().await else {
-            return;
-        };
+        // A slot first: beyond MAX_CLIENTS, clients wait in the listen backlog.
         let Ok(permit) = self.clients.clone().acquire_owned().await else {
             return;
+        };
+        let stream = match self.listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of file descriptors, say: do not spin.
+                tracing::warn!("control socket: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
@@ -126,13 +151,18 @@ async fn serve(stream: UnixStream, ctx: &commands::Ctx) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     loop {
-        let answer = match read_line(&mut r).await {
-            Ok(None) => return,
-            Ok(Some(line)) => match serde_json::from_slice::<Value>(&line) {
+        let mut last = false;
+        let answer = match tokio::time::timeout(IDLE, read_line(&mut r)).await {
+            Err(_) | Ok(Ok(None)) => return,
+            Ok(Ok(Some(line))) => match serde_json::from_slice::<Value>(&line) {
                 Ok(req) => commands::handle(ctx, &req).await,
                 Err(e) => Err(anyhow!("the request is not JSON: {e}")),
             },
-            Err(e) => Err(e),
+            Ok(Err(e)) => {
+                // The framing is lost (an over-long line): answer, then hang up.
+                last = true;
+                Err(e)
+            }
         };
         let mut v = match answer {
             Ok(mut v) => {
@@ -149,7 +179,7 @@ async fn serve(stream: UnixStream, ctx: &commands::Ctx) {
             text = v.to_string();
         }
         text.push('\n');
-        if w.write_all(text.as_bytes()).await.is_err() {
+        if w.write_all(text.as_bytes()).await.is_err() || last {
             return;
         }
     }
@@ -166,12 +196,21 @@ pub(crate) async fn request(home: &Home, req: Value, timeout: Duration) -> Resul
             path.display()
         )
     })?;
-    let (r, mut w) = stream.into_split();
     let mut line = req.to_string();
+    if line.len() > MAX_LINE {
+        bail!(
+            "the request is {} bytes as JSON: at most {MAX_LINE} go over the control socket",
+            line.len()
+        );
+    }
     line.push('\n');
-    w.write_all(line.as_bytes()).await?;
-    let mut r = BufReader::new(r);
-    let answer = tokio::time::timeout(timeout, read_line(&mut r))
+    let exchange = async {
+        let (r, mut w) = stream.into_split();
+        w.write_all(line.as_bytes()).await?;
+        let mut r = BufReader::new(r);
+        read_line(&mut r).await
+    };
+    let answer = tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| anyhow!("the node did not answer within {timeout:?}"))??
         .ok_or_else(|| anyhow!("the node closed the control socket without answering"))?;

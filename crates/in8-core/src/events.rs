@@ -178,9 +178,10 @@ pub struct InviteOptions {
     /// hides this node's addresses, and needs a TURN allocation ([`crate::Config::turn`])
     /// and [`crate::Config::allow_relay`].
     pub relay_only: bool,
-    /// Name up to this many linked members (at most 7; publicly reachable ones first) as
-    /// entry peers: the invitee reaches whichever answers, and a single-use invitation
-    /// redeemed at one is announced to the others (default 0).
+    /// Name up to this many members (at most 7) as entry peers: publicly reachable ones
+    /// first (linked, or dialled to hand them the invitation), then other linked ones. The
+    /// invitee reaches whichever answers, and a single-use invitation redeemed at one is
+    /// announced to the others (default 0).
     pub entry_peers: usize,
 }
 

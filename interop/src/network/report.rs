@@ -136,10 +136,14 @@ pub struct NetworkReport {
     pub sites: Vec<(NatType, usize)>,
     /// The joins, in order.
     pub joins: Vec<JoinRecord>,
+    /// From the last join until every member knew every other as online.
+    pub converged_after: Option<Duration>,
     /// From the last join until every member's views were full.
     pub views_full_after: Option<Duration>,
     /// Members whose views were not full at the deadline.
     pub views_not_full: usize,
+    /// What those members' views held.
+    pub views_short: Vec<String>,
     /// Overlay links (unique pairs) by path kind (`host`, `srflx`, `prflx`, `relay`).
     pub links: BTreeMap<String, usize>,
     /// Links an introduction made.
@@ -178,6 +182,16 @@ impl NetworkReport {
         self.sites
             .get(i % self.sites.len().max(1))
             .map_or("?", |(n, _)| n.as_str())
+    }
+
+    pub(crate) fn membership_line(&self) -> String {
+        match self.converged_after {
+            Some(d) => format!(
+                "every member knew every other online {:.1} s after the last join",
+                d.as_secs_f64()
+            ),
+            None => "some member did not know every other at the deadline".into(),
+        }
     }
 
     pub(crate) fn views_line(&self) -> String {
@@ -242,11 +256,12 @@ impl NetworkReport {
         self.rss_kib.sort_unstable();
     }
 
-    /// CI's verdict: every node joined, every member's views filled, every broadcast
-    /// reached every live member, before and after the kill.
+    /// CI's verdict, "no node left out": every node joined, every member knew every other,
+    /// every broadcast reached every live member, before and after the kill. (Full views
+    /// are a recorded goal: HyParView does not promise every node a full active view.)
     pub fn passed(&self) -> bool {
         self.joins.iter().all(|j| j.joined)
-            && self.views_full_after.is_some()
+            && self.converged_after.is_some()
             && self
                 .broadcasts
                 .iter()
@@ -284,7 +299,11 @@ impl NetworkReport {
                 took[took.len() / 2]
             );
         }
+        let _ = writeln!(s, "- Membership: {}", self.membership_line());
         let _ = writeln!(s, "- Views: {}", self.views_line());
+        for l in &self.views_short {
+            let _ = writeln!(s, "  - {l}");
+        }
         let total: usize = self.links.values().sum();
         let relayed = self.links.get("relay").copied().unwrap_or(0);
         let kinds: Vec<String> = self.links.iter().map(|(k, v)| format!("{k} {v}")).collect();

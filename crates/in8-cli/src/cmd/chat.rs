@@ -121,16 +121,17 @@ pub(crate) fn stdin_lines(warn: bool) -> mpsc::Receiver<String> {
             while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 buf.pop();
             }
-            if buf.len() > MAX_LINE {
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            // Measured as sent: invalid bytes become U+FFFD (3 bytes each).
+            if line.len() > MAX_LINE {
                 if warn {
                     eprintln!(
                         "warning: a line of {} bytes was not sent (at most {MAX_LINE})",
-                        buf.len()
+                        line.len()
                     );
                 }
                 continue;
             }
-            let line = String::from_utf8_lossy(&buf).into_owned();
             if tx.blocking_send(line).is_err() {
                 break;
             }
@@ -193,7 +194,16 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
             out: *out,
             stop: std::sync::Arc::new(tokio::sync::Notify::new()),
         };
-        let serving = server.ok().map(|server| {
+        let server = match server {
+            Ok(s) => Some(s),
+            Err(e) => {
+                out.note(format!(
+                    "warning: no control socket, so `in8 net` cannot reach this chat: {e:#}"
+                ));
+                None
+            }
+        };
+        let serving = server.map(|server| {
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 loop {
@@ -201,7 +211,7 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
                 }
             })
         });
-        let result = converse(&node, peer, out, &mut lines).await;
+        let result = converse(&node, peer, out, &mut lines, &ctx.stop).await;
         if let Some(s) = serving {
             s.abort();
             let _ = s.await;
@@ -282,6 +292,7 @@ async fn converse(
     peer: in8_artifact::NodeId,
     out: &Output,
     lines: &mut mpsc::Receiver<String>,
+    stop: &tokio::sync::Notify,
 ) -> Result<()> {
     let mut events = node.events();
     let mut room = Room::default();
@@ -296,6 +307,13 @@ async fn converse(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            () = stop.notified() => {
+                // `in8 net stop` or `in8 net leave` (the node has then left already).
+                node.broadcast(room.say(Say::Bye).encode()).await.ok();
+                out.event(json!({"event": "left", "by": "local"}));
+                out.note("stopped through the control socket: leaving the chat");
+                return Ok(());
+            }
             line = lines.recv() => match line {
                 None => {
                     node.broadcast(room.say(Say::Bye).encode()).await.ok();

@@ -44,13 +44,36 @@ fn print(out: &Output, e: &NetEvent) {
     }
 }
 
-/// Waits for SIGTERM (what `kill` and service managers send).
-async fn terminated(s: &mut Option<tokio::signal::unix::Signal>) {
-    match s {
-        Some(s) => {
-            s.recv().await;
+/// SIGINT (Ctrl-C) and SIGTERM (what `kill` and service managers send), listened for
+/// from the start so that either ends the node in order at any point.
+struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
         }
-        None => std::future::pending().await,
+    }
+
+    /// The next signal: the exit code it means and its name.
+    async fn next(&mut self) -> (u8, &'static str) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = one(&mut self.interrupt) => (130, "interrupt"),
+            () = one(&mut self.terminate) => (0, "terminate"),
+        }
     }
 }
 
@@ -65,6 +88,7 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
     in8_core::state::make_dir(home.dir())?;
     // This runtime handles Ctrl-C itself, so that the node closes its sessions in order.
     crate::runtime()?.block_on(async {
+        let mut signals = Signals::new();
         let server = control::Server::bind(&control::socket_path(home)).await?;
         let existed = home.has_network();
         let mut cfg = crate::settings::node_config(home, file, &a.node, DEFAULT_PORT)?;
@@ -107,7 +131,7 @@ pub(crate) fn run(a: &Args, home: &Home, out: &Output, file: &FileConfig) -> Res
                 }
             })
         };
-        let result = run_node(&ctx, &mut events, invitation.as_ref()).await;
+        let result = run_node(&ctx, &mut events, invitation.as_ref(), &mut signals).await;
         serving.abort();
         let _ = serving.await;
         node.close().await;
@@ -119,10 +143,24 @@ async fn run_node(
     ctx: &Ctx,
     events: &mut in8_core::NetEvents,
     invitation: Option<&in8_artifact::SignedInvitation>,
+    signals: &mut Signals,
 ) -> Result<ExitCode> {
     let out = &ctx.out;
+    let stopping = |signal: Option<&str>| {
+        out.event(json!({"event": "stopping", "signal": signal, "t": unix_ms()}));
+    };
     if let Some(inv) = invitation {
-        let v = control::commands::join_network(ctx, inv).await?;
+        let v = tokio::select! {
+            v = control::commands::join_network(ctx, inv) => v?,
+            () = ctx.stop.notified() => {
+                stopping(None);
+                return Ok(ExitCode::SUCCESS);
+            }
+            (code, name) = signals.next() => {
+                stopping(Some(name));
+                return Ok(ExitCode::from(code));
+            }
+        };
         if v["status"] == "phase1_failed" {
             let rsvp = v["rsvp"].as_str().unwrap_or_default();
             out.event(
@@ -151,7 +189,6 @@ async fn run_node(
             ));
         }
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         tokio::select! {
             u = events.next() => match u {
@@ -168,16 +205,12 @@ async fn run_node(
                 None => anyhow::bail!("the node stopped"),
             },
             () = ctx.stop.notified() => {
-                out.event(json!({"event": "stopping", "t": unix_ms()}));
+                stopping(None);
                 return Ok(ExitCode::SUCCESS);
             }
-            _ = tokio::signal::ctrl_c() => {
-                out.event(json!({"event": "stopping", "signal": "interrupt", "t": unix_ms()}));
-                return Ok(ExitCode::from(130));
-            }
-            () = terminated(&mut term) => {
-                out.event(json!({"event": "stopping", "signal": "terminate", "t": unix_ms()}));
-                return Ok(ExitCode::SUCCESS);
+            (code, name) = signals.next() => {
+                stopping(Some(name));
+                return Ok(ExitCode::from(code));
             }
         }
     }

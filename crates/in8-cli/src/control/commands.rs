@@ -85,8 +85,10 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Value) -> Result<Value> {
         }
         "broadcast" => {
             let payload = payload_arg(req)?;
+            // The time it was sent (receivers' events carry theirs: the latency).
+            let t = unix_ms();
             let id = node.broadcast(payload).await?;
-            Ok(json!({"id": id, "t": unix_ms()}))
+            Ok(json!({"id": id, "t": t}))
         }
         "send" => {
             let member = member_arg(node, str_field(req, "member")?).await?;

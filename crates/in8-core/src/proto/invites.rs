@@ -87,7 +87,12 @@ impl Core {
         }
         self.listen(now, signed.clone(), false)?;
         for peer in hosts {
-            self.send_to_member(peer, super::wire::NetFrame::Host(Box::new(signed.clone())));
+            // A reachable member this node has no link to gets it over a link made for it.
+            self.route_gossip(
+                now,
+                peer,
+                super::wire::NetFrame::Host(Box::new(signed.clone())),
+            );
         }
         Ok(signed)
     }
@@ -236,18 +241,28 @@ impl Core {
         }
     }
 
-    /// Up to `n` linked members (never more than the format's bound) that may issue
-    /// credentials, publicly reachable ones first, with the candidates their records
-    /// give.
+    /// Up to `n` members (never more than the format's bound) that may issue credentials,
+    /// with the candidates their records give: publicly reachable ones first (linked, then
+    /// online members this node is not linked to, which anyone can dial), then other
+    /// linked ones. A newcomer that cannot reach the issuer one-way reaches one of them.
     fn pick_entry_peers(&self, n: usize) -> Vec<EntryPeer> {
         let n = n.min(in8_artifact::MAX_ENTRY_PEERS - 1);
         if n == 0 {
             return Vec::new();
         }
-        let mut c: Vec<(bool, NodeId, Vec<Candidate>)> = self
-            .admitted_peers()
-            .into_iter()
-            .filter_map(|p| {
+        let linked: Vec<NodeId> = self.admitted_peers();
+        let reachable_unlinked = self
+            .net
+            .directory
+            .online()
+            .filter(|(id, e)| e.record.record().nat.reachable() && !linked.contains(id))
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>();
+        let mut c: Vec<(bool, bool, NodeId, Vec<Candidate>)> = linked
+            .iter()
+            .map(|p| (*p, true))
+            .chain(reachable_unlinked.into_iter().map(|p| (p, false)))
+            .filter_map(|(p, is_linked)| {
                 let r = self.record_of(&p)?;
                 let r = r.record();
                 let m = r.credential.membership();
@@ -256,6 +271,7 @@ impl Core {
                 (may && !r.candidates.is_empty()).then(|| {
                     (
                         r.nat.reachable(),
+                        is_linked,
                         p,
                         r.candidates
                             .iter()
@@ -266,10 +282,10 @@ impl Core {
                 })
             })
             .collect();
-        c.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        c.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
         c.into_iter()
             .take(n)
-            .map(|(_, id, candidates)| EntryPeer { id, candidates })
+            .map(|(_, _, id, candidates)| EntryPeer { id, candidates })
             .collect()
     }
 

@@ -14,7 +14,7 @@
 //! Plumtree does not order messages: a line that arrives ahead of an earlier one waits
 //! (at most [`MAX_PENDING`] per sender, at most [`GAP_WAIT`]) for the gap to fill.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use in8_artifact::NodeId;
@@ -93,16 +93,21 @@ pub(crate) enum Shown {
 
 #[derive(Default)]
 struct Peer {
-    next: u32,
+    /// The next sequence number to show (set by the first message received).
+    next: Option<u32>,
     pending: BTreeMap<u32, Say>,
-    /// When the oldest gap was first seen.
+    /// Since when the current gap has been waited for.
     waiting_since: Option<Instant>,
 }
+
+/// Senders remembered as having said goodbye (their late messages are ignored).
+const MAX_LEFT: usize = 1024;
 
 /// The participants and their ordering state.
 #[derive(Default)]
 pub(crate) struct Room {
     peers: BTreeMap<NodeId, Peer>,
+    left: VecDeque<NodeId>,
     ever: bool,
     next_seq: u32,
 }
@@ -142,8 +147,15 @@ impl Room {
     /// A message from `from`.
     pub(crate) fn handle(&mut self, now: Instant, from: NodeId, m: Message) -> Vec<Shown> {
         let mut shown = Vec::new();
-        let new = !self.peers.contains_key(&from);
-        if new {
+        if let Some(i) = self.left.iter().position(|l| *l == from) {
+            if m.seq == 0 && m.say == Say::Hello {
+                // It came back (a new `in8 chat`): a new participant.
+                self.left.remove(i);
+            } else {
+                return shown; // late words of someone who said goodbye
+            }
+        }
+        if !self.peers.contains_key(&from) {
             if self.peers.len() >= MAX_PARTICIPANTS {
                 if let Say::Line(t) = m.say {
                     shown.push(Shown::Line(from, t));
@@ -151,14 +163,7 @@ impl Room {
                 return shown;
             }
             self.ever = true;
-            // A participant met mid-conversation: its order starts here.
-            self.peers.insert(
-                from,
-                Peer {
-                    next: m.seq,
-                    ..Peer::default()
-                },
-            );
+            self.peers.insert(from, Peer::default());
             if m.say != Say::Hello {
                 shown.push(Shown::Joined(from));
             }
@@ -166,17 +171,19 @@ impl Room {
         let Some(p) = self.peers.get_mut(&from) else {
             return shown;
         };
-        if m.seq.wrapping_sub(p.next) > u32::MAX / 2 {
+        // A participant met mid-conversation: its order starts with what arrives first.
+        let next = *p.next.get_or_insert(m.seq);
+        if m.seq.wrapping_sub(next) > u32::MAX / 2 {
             return shown; // older than what was shown: a duplicate
         }
         p.pending.insert(m.seq, m.say);
         if p.pending.len() > MAX_PENDING
             && let Some(first) = p.pending.keys().next()
         {
-            p.next = *first;
+            p.next = Some(*first);
         }
         p.waiting_since.get_or_insert(now);
-        self.release(from, &mut shown);
+        self.release(now, from, &mut shown);
         shown
     }
 
@@ -196,30 +203,43 @@ impl Room {
             if let Some(p) = self.peers.get_mut(&id)
                 && let Some(first) = p.pending.keys().next()
             {
-                p.next = *first;
+                p.next = Some(*first);
             }
-            self.release(id, &mut shown);
+            self.release(now, id, &mut shown);
         }
         shown
     }
 
-    fn release(&mut self, from: NodeId, shown: &mut Vec<Shown>) {
+    fn release(&mut self, now: Instant, from: NodeId, shown: &mut Vec<Shown>) {
         let Some(p) = self.peers.get_mut(&from) else {
             return;
         };
-        while let Some(say) = p.pending.remove(&p.next) {
-            p.next = p.next.wrapping_add(1);
+        let mut advanced = false;
+        while let Some(next) = p.next
+            && let Some(say) = p.pending.remove(&next)
+        {
+            p.next = Some(next.wrapping_add(1));
+            advanced = true;
             match say {
                 Say::Hello => shown.push(Shown::Joined(from)),
                 Say::Line(t) => shown.push(Shown::Line(from, t)),
                 Say::Bye => {
                     self.peers.remove(&from);
+                    if self.left.len() >= MAX_LEFT {
+                        self.left.pop_front();
+                    }
+                    self.left.push_back(from);
                     shown.push(Shown::Left(from));
                     return;
                 }
             }
         }
-        p.waiting_since = (!p.pending.is_empty()).then_some(p.waiting_since).flatten();
+        // A new gap is waited for from now; no gap, no wait.
+        if p.pending.is_empty() {
+            p.waiting_since = None;
+        } else if advanced {
+            p.waiting_since = Some(now);
+        }
     }
 }
 

@@ -42,17 +42,18 @@ impl Views {
     }
 
     /// Whether both views hold what they should, given `others` members besides this
-    /// node: the active view at its target, and the passive view at its capacity or
-    /// holding every other member it could link (members every attempt failed to link so
-    /// far do not count against it; [`crate::Node::desired_links`] says which policy links
-    /// are up).
+    /// node: the active view at its target, and the passive view at 90 % or more of what
+    /// it can hold — its capacity, or every other member this node could link (members
+    /// every attempt failed to link so far do not count). The 10 % is the passive view's
+    /// steady churn: a member promoted to the active view leaves it until the next
+    /// shuffle refills it. ([`crate::Node::desired_links`] says which policy links are
+    /// up.)
     pub fn full(&self, others: usize) -> bool {
         let usable = others.saturating_sub(self.unreachable);
-        self.active >= self.active_target(usable)
-            && self.passive
-                >= self
-                    .passive_capacity
-                    .min(usable.saturating_sub(self.active))
+        let room = self
+            .passive_capacity
+            .min(usable.saturating_sub(self.active));
+        self.active >= self.active_target(usable) && self.passive * 10 >= room * 9
     }
 }
 
@@ -331,5 +332,35 @@ impl Core {
     /// Whether this node left its network ([`Core::leave`]) or was revoked.
     pub fn has_left(&self) -> bool {
         self.net.left || self.net.gossip.as_ref().is_none_or(|g| g.core().has_left())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Views;
+
+    fn views(active: usize, passive: usize, unreachable: usize) -> Views {
+        Views {
+            active,
+            active_capacity: 5,
+            pinned: (0, 0),
+            random_budget: 5,
+            passive,
+            passive_capacity: 30,
+            unreachable,
+        }
+    }
+
+    #[test]
+    fn full_views_allow_for_unreachable_members_and_passive_churn() {
+        // 57 others, 10 of them unlinkable: the passive view can hold its 30; 27 is 90 %.
+        assert!(views(5, 27, 10).full(57));
+        assert!(!views(5, 26, 10).full(57));
+        assert!(!views(4, 30, 10).full(57), "the active view is short");
+        // A small network: everyone is in the active view, the passive one is empty.
+        assert!(views(3, 0, 0).full(3));
+        // Two of five others cannot be linked: three active is all there can be.
+        assert!(views(3, 0, 2).full(5));
+        assert!(!views(2, 0, 2).full(5));
     }
 }
